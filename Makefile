@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 PAPERS := jakiro kangaroo double_rounding ghostnetv3 nauf_return probing_mia diffusiondialog sda vsc_sam edgs
 # A subproject is implemented as soon as it has a pyproject.toml.
-IMPLEMENTED := $(foreach p,$(PAPERS),$(if $(wildcard $(p)/pyproject.toml),$(p)))
+IMPLEMENTED := $(strip $(foreach p,$(PAPERS),$(if $(wildcard $(p)/pyproject.toml),$(p))))
 NOT_IMPLEMENTED := $(filter-out $(IMPLEMENTED),$(PAPERS))
 
 PYTHON311 ?= python3.11
