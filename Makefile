@@ -52,8 +52,10 @@ check-python:
 $(STAMP): $(SETUP_INPUTS)
 	@[ -x $(VENV)/bin/python ] || $(PYTHON311) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet $(TORCH_PINS)
+	@# Each subproject's pinned requirements.txt constrains the shared install, so one environment
+	@# holds exactly the versions each subproject was measured with (a clash fails here, loudly).
 	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt \
-	  $(foreach p,$(IMPLEMENTED),-e "./$(p)[test]")
+	  $(foreach p,$(IMPLEMENTED),-c $(p)/requirements.txt -e "./$(p)[test]")
 	@for p in $(IMPLEMENTED); do \
 	  if grep -q '^setup-system:' $$p/Makefile 2>/dev/null; then $(MAKE) --no-print-directory -C $$p setup-system PYTHON=$(PY) || exit 1; fi; \
 	done

@@ -152,3 +152,10 @@ def test_broken_fixture_is_rejected(toy: Path, breakage: str) -> None:
 def test_own_package_import_is_allowed(toy: Path) -> None:
     # eval.py imports toyproj itself; only siblings are forbidden.
     assert conformance.check_imports(toy, [*PAPERS, NAME]) == []
+
+
+def test_results_subsections_belong_to_results() -> None:
+    text = "## Results\n### Headline\nrun `make bench`\n```bash\n## not a heading\n```\n## Deviations\n"
+    sections = conformance.readme_sections(text)
+    assert set(sections) == {"results", "deviations"}
+    assert "`make bench`" in sections["results"]

@@ -42,11 +42,15 @@ def check_files(root: Path) -> list[str]:
 
 
 def readme_sections(text: str) -> dict[str, str]:
-    """Markdown heading (lower-cased, level 2 or 3) -> the text under it."""
+    """Level-2 markdown heading (lower-cased) -> everything under it, its ### subsections included.
+    Lines inside ``` fences are never headings (shell comments start with # too)."""
     sections: dict[str, str] = {}
     current = None
+    in_fence = False
     for line in text.splitlines():
-        heading = re.match(r"^#{2,3}\s+(.*?)\s*$", line)
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        heading = None if in_fence else re.match(r"^##(?!#)\s+(.*?)\s*$", line)
         if heading:
             current = heading.group(1).lower()
             sections[current] = ""

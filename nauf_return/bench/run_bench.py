@@ -1,0 +1,143 @@
+"""Every configured method on one original model M_o, side by side, in one process.
+
+Usage: python bench/run_bench.py experiment=demo output_dir=outputs/demo results_name=demo
+Writes results/<results_name>.json (monorepo schema; headline = NAUF average score against the
+best baseline of the same run), results/<results_name>.md (the table) and .png (bar chart).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import matplotlib
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nauf_return import pipeline
+from nauf_return.cli import CONFIG_DIR, guarded, set_threads
+from nauf_return.losses import parse_method
+from nauf_return.records import atomic_write_text
+from nauf_return.results import write_result
+from nauf_return.world import build_world
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def row(name: str, comp: dict, seconds: float) -> dict:
+    sets = comp["sets"]
+    out = {"method": name, "forget": comp["forget_score"], "retain": comp["retain_score"],
+           "average": comp["average_score"], "average_ci95": comp["average_ci95"],
+           "train_eval_seconds": round(seconds, 1)}
+    for key in ("forget_test", "retain_test"):
+        out[f"{key}_refusal"] = sets[key]["unlearned"]["refusal_rate"]
+    for key in ("bystanders", "lookalikes"):
+        if key in sets:
+            out[f"{key}_drop"] = 100 * sets[key]["accuracy_drop"]
+            out[f"{key}_refusal"] = sets[key]["unlearned"]["refusal_rate"]
+    for key in ("forget_misspell", "forget_initials", "forget_pronoun", "forget_paraphrase"):
+        if key in sets:
+            out[f"{key}_acc"] = sets[key]["unlearned"]["correct_rate"]
+    return out
+
+
+def markdown(rows: list[dict], header: str) -> str:
+    cols = ["method", "forget", "retain", "average", "average_ci95", "forget_test_refusal",
+            "retain_test_refusal", "bystanders_drop", "lookalikes_drop", "lookalikes_refusal",
+            "forget_misspell_acc", "forget_initials_acc", "forget_pronoun_acc",
+            "forget_paraphrase_acc"]
+    cols = [c for c in cols if any(c in r for r in rows)]
+
+    def fmt(v):
+        if isinstance(v, list):
+            return f"[{v[0]:.1f}, {v[1]:.1f}]"
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+    lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    names = [r["method"] for r in rows]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names)), 4))
+    for k, (key, label) in enumerate([("forget", "forget score"), ("retain", "retain score"),
+                                      ("average", "average")]):
+        ax.bar(x + (k - 1) * 0.27, [r[key] for r in rows], 0.27, label=label)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylim(0, 105)
+    ax.legend()
+    ax.set_title(path.stem)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+
+
+def run_bench(cfg: DictConfig) -> dict:
+    set_threads(int(cfg.threads))
+    pipeline.validate(cfg)
+    methods = [parse_method(m) for m in cfg.methods]
+    start = time.time()
+    world = build_world(cfg.data)
+    accelerator = pipeline.make_accelerator()
+    out_dir = Path(str(cfg.output_dir))
+    mo, tok, bench, info = pipeline.original_model(cfg, world, accelerator, out_dir)
+    pipeline.write_split_files(bench, out_dir / "splits", cfg)
+    judge = pipeline.make_judge(cfg)
+    original = pipeline.evaluate_model(cfg, mo, tok, bench, world.synthetic, judge)
+    setup_seconds = time.time() - start
+    rows, details = [], {}
+    for method in methods:
+        t = time.time()
+        torch.manual_seed(int(cfg.seed))
+        mu = pipeline.unlearn(cfg, method, mo, tok, bench, accelerator, out_dir)
+        unlearned = pipeline.evaluate_model(cfg, mu, tok, bench, world.synthetic, judge)
+        comp = pipeline.compare(original, unlearned, int(cfg.seed))
+        rows.append(row(method.name, comp, time.time() - t))
+        details[method.name] = comp
+        accelerator.print(json.dumps(rows[-1]))
+        del mu
+    nauf = [r for r in rows if "refuse" in r["method"]]
+    base = [r for r in rows if "refuse" not in r["method"]]
+    best_nauf = max(nauf, key=lambda r: r["average"]) if nauf else None
+    best_base = max(base, key=lambda r: r["average"]) if base else None
+    name = str(cfg.results_name)
+    results = ROOT / "results"
+    command = "python bench/run_bench.py " + " ".join(sys.argv[1:])
+    header = (f"{name}: model={cfg.model.spec}, data={cfg.data.kind}, persons forget/retain="
+              f"{len(bench.forget_train)}/{len(bench.retain_train)}, seed={cfg.seed}, "
+              f"threads={torch.get_num_threads()}")
+    atomic_write_text(results / f"{name}.md", markdown(rows, header))
+    plot(rows, results / f"{name}.png")
+    orig_summary = {k: v.summary() for k, v in original.items()}
+    return write_result(
+        results / f"{name}.json",
+        metric="average unlearning score x100 (forget/retain, fixed official formulas)",
+        value=best_nauf["average"] if best_nauf else None,
+        baseline=f"best baseline ({best_base['method']})" if best_base else "none",
+        baseline_value=best_base["average"] if best_base else None,
+        config=" ".join(a for a in sys.argv[1:] if not a.startswith("results_name")),
+        seed=int(cfg.seed), command=command,
+        hardware_note="shared with other jobs during measurement",
+        headline=name == "bench_tiny",
+        method=best_nauf["method"] if best_nauf else None, rows=rows,
+        memorisation=info, original_model=orig_summary, setup_seconds=round(setup_seconds, 1),
+        total_seconds=round(time.time() - start, 1), torch_threads=torch.get_num_threads(),
+        resolved_config=OmegaConf.to_container(cfg), details=details)
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base=None)
+def main(cfg: DictConfig) -> None:
+    guarded(run_bench, cfg)
+
+
+if __name__ == "__main__":
+    main()
