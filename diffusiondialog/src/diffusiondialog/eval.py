@@ -1,0 +1,28 @@
+"""`diffusiondialog-eval`: decode with each checkpoint, metrics side by side, results JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from diffusiondialog.evaluation import evaluate, write_result
+from diffusiondialog.plots import plot_ddim_study
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    result = evaluate(cfg)
+    path = write_result(result, cfg.eval.output)
+    if cfg.eval.plot:
+        plot_ddim_study(result, cfg.eval.plot)
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Latent modules: the residual projection, the response-latent pooling and the denoiser."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BartConfig
+
+from diffusiondialog.bart_layers import DecoderLayer, padding_allowed
+
+
+class ResidualProjection(nn.Module):
+    """d -> 4d -> d GELU FFN, residual add, LayerNorm (the official `latent_proj` pattern)."""
+
+    def __init__(self, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(dim, 4 * dim), nn.Linear(4 * dim, dim)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.dropout(self.fc2(F.gelu(self.fc1(x))), self.dropout, self.training)
+        return self.norm(x + h)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of integer timesteps (cos half first, as in improved-diffusion)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class LatentDenoiser(nn.Module):
+    """Predicts z0 from (x_t, t) by cross-attending to the encoded context.
+
+    Input projection + timestep MLP + per-slot positions, summed, then BART decoder layers with
+    non-causal self-attention over the latent slots. The last hidden state is the x0 estimate.
+    """
+
+    def __init__(self, cfg: BartConfig, slots: int, layers: int, time_dim: int = 128) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.slots, self.time_dim = slots, time_dim
+        self.input_proj = ResidualProjection(d, cfg.dropout)
+        self.time_mlp = nn.Sequential(nn.Linear(time_dim, 4 * time_dim), nn.SiLU(),
+                                      nn.Linear(4 * time_dim, d * slots))
+        self.slot_positions = nn.Parameter(torch.randn(slots, d) * cfg.init_std)
+        self.layers = nn.ModuleList(DecoderLayer(cfg, latent_prefix=False) for _ in range(layers))
+
+    def forward(self, xt: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
+                context_mask: torch.Tensor) -> torch.Tensor:
+        temb = self.time_mlp(timestep_embedding(t, self.time_dim)).view_as(xt)
+        h = self.input_proj(xt) + temb + self.slot_positions
+        allowed = padding_allowed(context_mask)
+        for layer in self.layers:
+            h = layer(h, None, context, allowed)
+        return h

@@ -1,0 +1,116 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_train_overrides
+from diffusiondialog.checkpoint import load_checkpoint
+from diffusiondialog.evaluation import evaluate
+from diffusiondialog.tokenizer import train_bpe
+from diffusiondialog.trainer import train
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_train_resume_is_exact(compose_cfg, plato_dir, tmp_path):
+    """4 steps straight == 2 steps, stop, resume for 2 more (weights, RNG, data order)."""
+    full = train(compose_cfg("train", tiny_train_overrides(plato_dir, tmp_path / "a", 4)))
+    train(compose_cfg("train", tiny_train_overrides(plato_dir, tmp_path / "b", 4)
+                      + ["trainer.stop_after=2"]))
+    resumed = train(compose_cfg("train", tiny_train_overrides(plato_dir, tmp_path / "b", 4)))
+    a, b = load_file(str(full / "model.safetensors")), load_file(
+        str(resumed / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2, 3, 4]
+    assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_eval_end_to_end_and_tokenizer_mismatch(compose_cfg, plato_dir, tmp_path):
+    ck = {}
+    for kind in ("diffusiondialog", "bart"):
+        ck[kind] = train(compose_cfg("train", tiny_train_overrides(
+            plato_dir, tmp_path / kind, 2) + [f"model={kind}"]))
+    over = [f"data.path={plato_dir}", "data.format=plato", "data.max_source=48",
+            f"eval.checkpoints.diffusiondialog={ck['diffusiondialog']}",
+            f"eval.checkpoints.bart={ck['bart']}", "eval.num_contexts=3", "eval.k=2",
+            "eval.decode.max_len=4", "eval.decode.beams=2", "eval.decode.ddim_steps=3",
+            "eval.ddim_study=[1]"]
+    res = evaluate(compose_cfg("eval", over))
+    for key in ("paper", "metric", "value", "baseline", "baseline_value", "config", "seed",
+                "hardware", "command", "date"):
+        assert key in res
+    assert set(res["rows"]) == {
+        "diffusiondialog/ddim3-beam", "diffusiondialog/study/ddim1-stride-greedy",
+        "diffusiondialog/study/ddim1-trailing-greedy", "bart/beam", "bart/nucleus"}
+    other = tmp_path / "other.json"
+    train_bpe(["completely different text"] * 3, 300).save(str(other))
+    with pytest.raises(ValueError, match="tokenizer fingerprint"):
+        load_checkpoint(ck["bart"], other)
+    with pytest.raises(FileNotFoundError, match="spec.json"):
+        evaluate(compose_cfg("eval", over + [f"eval.checkpoints.bart={tmp_path}/missing"]))
+
+
+def test_config_errors_are_named(compose_cfg, plato_dir, tmp_path):
+    base = tiny_train_overrides(plato_dir, tmp_path / "x", 1)
+    with pytest.raises(ValueError, match="data.format"):
+        train(compose_cfg("train", base + ["data.format=csv"]))
+    with pytest.raises(ValueError, match="model.kind"):
+        train(compose_cfg("train", base + ["model.kind=gpt"]))
+
+
+def test_ddp_two_processes_gloo(plato_dir, tmp_path):
+    """One DDP step with 2 CPU processes (gloo) through the real entry point and torchrun."""
+    out = tmp_path / "ddp"
+    args = [a for a in tiny_train_overrides(plato_dir, out, 2)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "DIFFUSIONDIALOG_CACHE": str(tmp_path / "c")}
+    with socket.socket() as s:  # a free port: torchrun's --master_port=0 can hang here
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+           f"--master_port={port}", "-m", "diffusiondialog.train", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    model, _, meta = load_checkpoint(out / "checkpoint")
+    assert meta["step"] == 2
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_paper_experiment_composes_with_official_settings(compose_cfg):
+    from diffusiondialog.config import validate_train_config
+    cfg = compose_cfg("train", ["experiment=paper", "data.path=/data/dd",
+                                "data.tokenizer=/m/tokenizer.json"])
+    validate_train_config(cfg)
+    assert cfg.model.bart.d_model == 768 and cfg.model.denoiser_layers == 6
+    assert cfg.model.diffusion_steps == 2000 and cfg.model.schedule == "sqrt"
+    assert cfg.trainer.batch_size * cfg.trainer.grad_accum == 128
+    assert cfg.trainer.steps == 10000 and cfg.data.format == "plato"
+    assert cfg.data.max_source == 256 and cfg.data.max_context_turns == 10
+
+
+def test_ddim_study_plot(tmp_path):
+    from diffusiondialog.plots import plot_ddim_study
+    rows = {f"dd/study/ddim{s}-{sp}-greedy": {"bleu1_plato_nltk_m7": 0.1 * s,
+                                              "distinct2_inter": 0.2,
+                                              "unique_per_context": 2.0,
+                                              "latent_ms_per_response": float(s)}
+            for s in (1, 5) for sp in ("stride", "trailing")}
+    out = plot_ddim_study({"rows": rows}, tmp_path / "p.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="ddim_study"):
+        plot_ddim_study({"rows": {}}, tmp_path / "q.png")
+
+
+def test_gpu_check_script_dry_run_on_cpu(tmp_path, monkeypatch):
+    """The lent-GPU script runs end to end (tiny model, CPU bf16) and writes its JSON."""
+    import runpy
+    monkeypatch.setenv("OUT", str(tmp_path))
+    script = runpy.run_path(str(ROOT / "bench" / "gpu_check.py"))
+    res = script["main"](["--device", "cpu", "--tiny"])
+    assert res["ddim50_s_4_latents"] > 0
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["tiny"] is True
