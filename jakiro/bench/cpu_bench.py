@@ -1,0 +1,94 @@
+"""CPU study behind the README tables: heads trained at equal budget, then MT-bench at T=0
+(all methods + HF peers), T=1, a tree-budget sweep and the draft-vocabulary ablation.
+
+Every method of one table runs interleaved per question in one process, so ratios are
+same-run ratios. Usage: python bench/cpu_bench.py [--questions 8] [--steps 300] [--skip-train]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cfg(name: str, overrides: list[str]):  # noqa: ANN201
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--questions", type=int, default=8)
+    ap.add_argument("--max-new", type=int, default=96)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--conversations", type=int, default=160)
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "bench"))
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--parts", default="t0,budget,vocab,t1")
+    ap.add_argument("--budgets", default="8,16,24,40,60")
+    ap.add_argument("--budget-questions", type=int, default=4)
+    a = ap.parse_args()
+    from jakiro.plots import plot_budget
+
+    from jakiro import eval as ev
+    from jakiro import train as tr
+
+    runs = Path(a.runs)
+    data = [f"data.num_conversations={a.conversations}", "data.max_len=160"]
+    steps = [f"train.max_steps={a.steps}", "train.epochs=50", f"train.save_every={a.steps}"]
+    if not a.skip_train:
+        for head in ("jakiro", "eagle"):
+            tr.run(cfg("train", [f"head={head}", f"out_dir={runs / head}", *data, *steps]))
+    cmd = "python bench/cpu_bench.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if k != "skip_train")
+    if a.skip_train:
+        cmd += " --skip-train"
+    common = [f"eval.heads.jakiro={runs / 'jakiro' / 'head'}",
+              f"eval.heads.eagle={runs / 'eagle' / 'head'}",
+              f"eval.num_questions={a.questions}", f"eval.max_new_tokens={a.max_new}",
+              "eval.config_name='bench: bench/cpu_bench.py'", f"eval.command='{cmd}'"]
+    parts = a.parts.split(",")
+    if "t0" in parts:
+        r = ev.run(cfg("eval", [*common, "eval.out=results/bench_mtbench_t0.json"]))
+        r["headline"] = True
+        Path("results/bench_mtbench_t0.json").write_text(json.dumps(r, indent=1, default=float))
+    if "t1" in parts:
+        ev.run(cfg("eval", [*common, "eval.temperature=1.0", "eval.hf_peers=false",
+                            "eval.methods=[vanilla,eagle2,jakiro]",
+                            "eval.out=results/bench_mtbench_t1.json"]))
+    if "budget" in parts:
+        rows = []
+        for budget in (int(b) for b in a.budgets.split(",")):
+            r = ev.run(cfg("eval", [*common, f"eval.tree.total_token={budget}",
+                                    "eval.hf_peers=false",
+                                    f"eval.num_questions={a.budget_questions}",
+                                    "eval.methods=[vanilla,eagle2,jakiro]",
+                                    f"eval.out=results/budget/b{budget}.json"]))
+            bench = next(iter(r["benchmarks"].values()))
+            for m in ("eagle2", "jakiro"):
+                rows.append({"method": m, "total_token": budget, "tau": bench[m]["tau"],
+                             "speedup": bench[m]["speedup"]})
+        base = {k: r[k] for k in ("paper", "seed", "hardware", "date", "latency_ms")}
+        best = max((x for x in rows if x["method"] == "jakiro"), key=lambda x: x["speedup"])
+        best_e = max((x for x in rows if x["method"] == "eagle2"), key=lambda x: x["speedup"])
+        out = {**base, "metric": "best speedup over tree budgets (jakiro)",
+               "value": best["speedup"], "baseline": "best speedup over tree budgets (eagle2)",
+               "baseline_value": best_e["speedup"], "config": "bench budget sweep",
+               "command": cmd + " (budget part)", "rows": rows}
+        Path("results/bench_budget.json").write_text(json.dumps(out, indent=1))
+        plot_budget(rows, Path("results/bench_budget.png"))
+    if "vocab" in parts:
+        ev.run(cfg("eval", [*common, "eval.hf_peers=false", "eval.methods=[vanilla,jakiro]",
+                            "+eval.full_vocab_draft=true",
+                            "eval.out=results/bench_full_vocab_draft.json"]))
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()

@@ -1,0 +1,142 @@
+"""Benchmark runner: every method on the same prompts, interleaved per question.
+
+Turn k > 1 of a multi-turn question (MT-bench) is built from vanilla's own answers to the
+previous turns, so all methods see identical prompts (at T=0 lossless methods would produce
+those answers anyway; at T>0 this keeps the prompt set fixed across methods).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from jakiro.data import Question
+from jakiro.decode import DecodeConfig, DecodeResult, generate
+from jakiro.drafters import Drafter
+
+
+@dataclass
+class Method:
+    name: str
+    make: Callable[[], Drafter]  # a fresh drafter per generation
+    tree_tokens: int = 1
+
+
+@dataclass
+class MethodStats:
+    results: list[DecodeResult] = field(default_factory=list)
+    identical: list[bool] = field(default_factory=list)
+
+    def summary(self, max_depth: int = 8) -> dict:
+        rs = self.results
+        cycles = sum(r.cycles for r in rs)
+        emitted = sum(a + 1 for r in rs for a in r.accepted)
+        total_s = sum(r.total_s for r in rs)
+        tps = [len(r.tokens) / r.total_s for r in rs if r.total_s > 0]
+        alpha = []
+        for k in range(1, max_depth + 1):
+            # alpha_k: P(depth k accepted | depth k-1 accepted and the tree reached depth k).
+            den = sum(1 for r in rs for a, d in zip(r.accepted, r.tree_depth, strict=True)
+                      if a >= k - 1 and d >= k)
+            num = sum(1 for r in rs for a, d in zip(r.accepted, r.tree_depth, strict=True)
+                      if a >= k and d >= k)
+            if den:
+                alpha.append(num / den)
+        return {
+            "generations": len(rs),
+            "new_tokens": sum(len(r.tokens) for r in rs),
+            "cycles": cycles,
+            "tau": emitted / cycles if cycles else None,
+            "tokens_per_s": statistics.mean(tps) if tps else None,
+            "tokens_per_s_pooled": sum(len(r.tokens) for r in rs) / total_s if total_s else None,
+            "alpha_k": alpha,
+            "mean_tree_size": statistics.mean(s for r in rs for s in r.tree_size)
+            if cycles else None,
+            "draft_forwards_per_cycle": sum(r.draft_forwards for r in rs) / cycles if cycles
+            else None,
+            "time_split": {
+                "prefill": sum(r.prefill_s for r in rs) / total_s if total_s else None,
+                "draft": sum(r.draft_s for r in rs) / total_s if total_s else None,
+                "verify": sum(r.verify_s for r in rs) / total_s if total_s else None,
+                "overhead": sum(r.overhead_s for r in rs) / total_s if total_s else None,
+            },
+            "identity_rate": (sum(self.identical) / len(self.identical)) if self.identical
+            else None,
+        }
+
+
+def chat_prompt(tokenizer, history: list[dict]) -> torch.Tensor:  # noqa: ANN001
+    enc = tokenizer.apply_chat_template(history, add_generation_prompt=True, return_tensors="pt")
+    ids = enc if torch.is_tensor(enc) else enc["input_ids"]
+    return ids[0]
+
+
+def run_benchmark(
+    target,  # noqa: ANN001 - assets.Target
+    questions: list[Question],
+    methods: list[Method],
+    dcfg: DecodeConfig,
+    seed: int = 0,
+    extra: dict[str, Callable[[torch.Tensor], tuple[list[int], float]]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, MethodStats]:
+    """Run vanilla first (it defines later turns), then every method, question by question.
+
+    ``extra`` peers (HF generate, prompt lookup) get the same prompts and return
+    (tokens, seconds). Identity is measured against vanilla per generation.
+    """
+    if methods[0].name != "vanilla":
+        raise ValueError("run_benchmark: the first method must be 'vanilla' (the reference)")
+    stats = {m.name: MethodStats() for m in methods}
+    extra = extra or {}
+    stats.update({name: MethodStats() for name in extra})
+    eos = set(dcfg.eos_ids)
+    for qi, q in enumerate(questions):
+        history: list[dict] = []
+        for ti, turn in enumerate(q.turns):
+            history.append({"role": "user", "content": turn})
+            prompt = chat_prompt(target.tokenizer, history)
+            ref = None
+            for m in methods:
+                res = generate(target.model, m.make(), prompt, dcfg, m.tree_tokens,
+                               seed=seed + 1000 * qi + ti)
+                stats[m.name].results.append(res)
+                if ref is None:
+                    ref = res.tokens
+                stats[m.name].identical.append(res.tokens == ref)
+            for name, fn in extra.items():
+                toks, secs = fn(prompt)
+                stats[name].results.append(DecodeResult(tokens=toks, total_s=secs))
+                stats[name].identical.append(toks == ref)
+            answer = [t for t in ref if t not in eos]
+            history.append({"role": "assistant",
+                            "content": target.tokenizer.decode(answer, skip_special_tokens=True)})
+            if progress:
+                progress(f"q{qi} turn{ti}: {len(ref)} tokens")
+    return stats
+
+
+def hf_peers(model_dir: str, max_new_tokens: int, eos_ids: list[int],
+             lookup_tokens: int = 10) -> dict[str, Callable]:
+    """HF ``generate`` greedy and HF prompt-lookup decoding on the same weights (fp32)."""
+    from transformers import LlamaForCausalLM
+
+    hf = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+
+    def run(kwargs: dict) -> Callable:
+        @torch.no_grad()
+        def fn(prompt: torch.Tensor) -> tuple[list[int], float]:
+            t0 = time.perf_counter()
+            out = hf.generate(prompt[None], max_new_tokens=max_new_tokens, do_sample=False,
+                              eos_token_id=eos_ids, pad_token_id=eos_ids[0] if eos_ids else 0,
+                              **kwargs)
+            secs = time.perf_counter() - t0
+            return out[0, prompt.numel():].tolist(), secs
+        return fn
+
+    return {"hf_generate": run({}),
+            "hf_prompt_lookup": run({"prompt_lookup_num_tokens": lookup_tokens})}
