@@ -1,0 +1,175 @@
+"""SAM training: loss, checkpoint round trip and resume, a 2-process DDP step (gloo), config
+errors, and a small end-to-end train + eval through the Hydra entry points."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from vsc_sam.checkpoint import load_checkpoint, save_checkpoint
+from vsc_sam.config import ConfigError
+from vsc_sam.localization.sam_net import SAMUNet, soft_cross_entropy_sum
+from vsc_sam.localization.training_data import SynthesisConfig, augment, synthesized_sample
+from vsc_sam.training import TrainConfig, build_samples, train_sam
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = [
+    "trainer.canvas=32",
+    "trainer.batch_size=4",
+    "trainer.n_synthetic=16",
+    "trainer.steps=3",
+    "trainer.checkpoint_every=2",
+]
+TINY = [
+    "model.width=4",
+    "model.depth=2",
+    "data.train.n_queries=8",
+    "data.train.n_refs=4",
+    "data.train.frame_size=32",
+    "data.test.n_queries=10",
+    "data.test.n_refs=4",
+    "data.test.frame_size=32",
+    "data.train.positive_fraction=0.5",
+    "data.test.positive_fraction=0.5",
+]
+EVAL = ["eval.bootstrap=10", "eval.tile=32"]
+
+
+def compose_cfg(name, overrides):
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def test_soft_cross_entropy_sum_matches_definition():
+    logits = torch.randn(2, 2, 5, 6)
+    target = torch.rand(2, 5, 6)
+    p1 = torch.softmax(logits, 1)[:, 1]
+    manual = -(target * p1.log() + (1 - target) * (1 - p1).log()).sum()
+    assert torch.allclose(soft_cross_entropy_sum(logits, target), manual, atol=1e-4)
+
+
+def test_synthesised_samples_and_augment_transpose_together():
+    rng = np.random.default_rng(0)
+    sim, target = synthesized_sample(rng, SynthesisConfig(max_size=40, copy_prob=1.0))
+    assert sim.shape == target.shape and target.max() > 0.9
+    for seed in range(6):
+        a_sim, a_t = augment(sim, target, np.random.default_rng(seed))
+        assert a_t.shape == a_sim.shape
+        assert np.array_equal(a_t, target) or np.array_equal(a_t, target.T)
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+    model = SAMUNet(width=4, depth=2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.randn(1, 1, 16, 16)).sum().backward()
+    opt.step()
+    save_checkpoint(tmp_path, model, opt, 7, {"model": {"width": 4}})
+    model2 = SAMUNet(width=4, depth=2)
+    opt2 = torch.optim.Adam(model2.parameters(), lr=1e-3)
+    assert load_checkpoint(tmp_path, model2, opt2) == 7
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    s1, s2 = opt.state_dict()["state"][0], opt2.state_dict()["state"][0]
+    assert torch.equal(s1["exp_avg"], s2["exp_avg"])
+    with pytest.raises(ValueError, match="does not match model config"):
+        load_checkpoint(tmp_path, SAMUNet(width=8, depth=2), opt2)
+
+
+def test_training_resumes(tmp_path):
+    cfg = TrainConfig(
+        canvas=32, steps=2, batch_size=4, n_synthetic=12, checkpoint_every=1, log_every=1
+    )
+    samples = build_samples(cfg, [])
+    first = train_sam(samples, cfg, {"width": 4, "depth": 2}, tmp_path, cpu=True)
+    assert first["step"] == 2 and json.loads((tmp_path / "state.json").read_text())["step"] == 2
+    cfg.steps = 4
+    second = train_sam(samples, cfg, {"width": 4, "depth": 2}, tmp_path, cpu=True)
+    assert second["step"] == 4
+    steps = [
+        json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert steps == [1, 2, 3, 4]  # resumed at 3, not restarted at 1
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_ddp_two_processes_gloo(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "src")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={_free_port()}",
+        "-m",
+        "vsc_sam.train",
+        *TINY,
+        *TRAIN,
+        "data.negatives_per_query=-1",
+        "trainer.cpu=true",
+        f"output_dir={tmp_path}",
+        "trainer.steps=2",
+    ]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    sums = re.findall(r"rank (\d) world 2 param_checksum ([-\d.]+)", out.stdout)
+    assert sorted(r for r, _ in sums) == ["0", "1"]
+    assert sums[0][1] == sums[1][1]  # DDP kept the replicas identical
+    assert json.loads((tmp_path / "sam" / "state.json").read_text())["step"] == 2
+
+
+def test_config_errors(tmp_path):
+    from vsc_sam import eval as eval_main
+    from vsc_sam import train as train_main
+
+    with pytest.raises(ConfigError, match="descriptors"):
+        train_main.run(compose_cfg("train", TINY + TRAIN + ["descriptors=[sift]"]))
+    with pytest.raises(ConfigError, match="unknown fields"):
+        train_main.run(compose_cfg("train", TINY + TRAIN + ["+data.train.colour=1"]))
+    with pytest.raises(ConfigError, match="eval.localisers"):
+        eval_main.run(compose_cfg("eval", TINY + EVAL + ["eval.localisers=[magic]"]))
+    with pytest.raises(ConfigError, match="no SAM checkpoint"):
+        eval_main.run(compose_cfg("eval", TINY + EVAL + [f"output_dir={tmp_path}"]))
+
+
+def test_end_to_end_train_and_eval(tmp_path):
+    from vsc_sam import eval as eval_main
+    from vsc_sam import train as train_main
+
+    common = TINY + [f"output_dir={tmp_path}", f"data.cache_dir={tmp_path}/cache"]
+    train_main.run(compose_cfg("train", common + TRAIN))
+    out = tmp_path / "r.json"
+    payload = eval_main.run(compose_cfg("eval", common + EVAL + [f"eval.output={out}"]))
+    saved = json.loads(out.read_text())
+    for key in (
+        "paper",
+        "metric",
+        "value",
+        "baseline",
+        "baseline_value",
+        "config",
+        "seed",
+        "hardware",
+        "command",
+        "date",
+    ):
+        assert key in saved
+    locs = payload["descriptors"]["classical"]["localisers"]
+    assert set(locs) == {"tn", "dp", "sam_post", "sam"}
+    for result in locs.values():
+        assert 0.0 <= result["segment_micro_ap"] <= 1.0
+    # the hand-made localisers find the copies of this easy benchmark
+    assert max(locs[n]["segment_micro_ap"] for n in ("tn", "dp", "sam_post")) > 0.3
+    assert (tmp_path / "predictions" / "classical_tn.csv").is_file()
