@@ -1,0 +1,22 @@
+"""`double_rounding-eval`: accuracy of an exported int8 checkpoint at every stored bit-width."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    from double_rounding.pipeline import run_eval
+
+    print(json.dumps(run_eval(cfg), indent=2))
+
+
+if __name__ == "__main__":
+    main()
