@@ -37,15 +37,22 @@ def _save_png(array: np.ndarray, path: Path) -> None:
     Image.fromarray(array).save(path)
 
 
-def write_synthetic_coco(root: str | Path, n_images: int = 8, size: int = 64, seed: int = 0,
-                         max_objects: int = 3) -> Path:
-    """Write the detection set under `root`; returns the annotation file path."""
+def _prepare(root: str | Path, subdirs: tuple[str, str], n_images: int, size: int,
+             max_objects: int) -> Path:
+    """Validate the sizes before any file is written, then create the two output folders."""
     if n_images < 1 or size < 16 or max_objects < 1:
         raise ValueError(f"need n_images >= 1, size >= 16, max_objects >= 1; got {n_images}, "
                          f"{size}, {max_objects}")
     root = Path(root)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    for sub in subdirs:
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def write_synthetic_coco(root: str | Path, n_images: int = 8, size: int = 64, seed: int = 0,
+                         max_objects: int = 3) -> Path:
+    """Write the detection set under `root`; returns the annotation file path."""
+    root = _prepare(root, ("images", "annotations"), n_images, size, max_objects)
     rng = np.random.default_rng(seed)
     images, annotations = [], []
     for i in range(n_images):
@@ -59,19 +66,16 @@ def write_synthetic_coco(root: str | Path, n_images: int = 8, size: int = 64, se
                                     segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
     categories = [dict(id=i + 1, name=n) for i, n in enumerate(CLASSES)]
     ann = root / "annotations" / "instances.json"
-    ann.write_text(json.dumps(dict(images=images, annotations=annotations, categories=categories)))
+    tmp = ann.with_suffix(".json.tmp")  # a reader never sees a half-written annotation file
+    tmp.write_text(json.dumps(dict(images=images, annotations=annotations, categories=categories)))
+    tmp.replace(ann)
     return ann
 
 
 def write_synthetic_seg(root: str | Path, n_images: int = 8, size: int = 64, seed: int = 0,
                         max_objects: int = 3) -> Path:
     """Write the segmentation set (`img_dir/`, `ann_dir/` label PNGs) under `root`; returns root."""
-    if n_images < 1 or size < 16 or max_objects < 1:
-        raise ValueError(f"need n_images >= 1, size >= 16, max_objects >= 1; got {n_images}, "
-                         f"{size}, {max_objects}")
-    root = Path(root)
-    (root / "img_dir").mkdir(parents=True, exist_ok=True)
-    (root / "ann_dir").mkdir(parents=True, exist_ok=True)
+    root = _prepare(root, ("img_dir", "ann_dir"), n_images, size, max_objects)
     rng = np.random.default_rng(seed)
     for i in range(n_images):
         img, label, _ = _draw(rng, size, max_objects)
