@@ -4,9 +4,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 # Tiny models run several times faster with one thread on the 2-core CI machines.
 torch.set_num_threads(1)
+
+# Fixed examples by default: a red CI run must be reproducible. HYPOTHESIS_PROFILE=explore
+# searches fresh examples locally.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SENTENCES = [
     "hi how are you doing today", "i am fine thanks and you", "pretty good just tired",

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+from hypothesis import settings
 from jakiro.assets import random_llama
 from jakiro.llama import LlamaConfig
 
 torch.set_num_threads(1)
+
+# Fixed examples by default: a red CI run must be reproducible. HYPOTHESIS_PROFILE=explore
+# searches fresh examples locally.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def tiny_config(**kw) -> LlamaConfig:  # noqa: ANN003
