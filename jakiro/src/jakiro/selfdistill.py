@@ -1,0 +1,111 @@
+"""Self-distilled training data: the target writes the assistant turns of the conversations.
+
+A draft head learns to predict the target's own continuation. Human replies (chit-chat) are far
+from what the target writes at decode time, which keeps acceptance low; EAGLE's authors
+regenerate ShareGPT with the target for the same reason. This keeps the user turns of each
+conversation, answers them greedily with the target (vanilla decode loop, the evaluation's chat
+template) and writes a ShareGPT JSON file for ``data.conversations=<file>``.
+
+    python -m jakiro.selfdistill --out runs/selfdistill/chitchat.json --conversations 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from tqdm import tqdm
+
+from jakiro.data import load_conversations
+from jakiro.decode import DecodeConfig, generate
+from jakiro.drafters import Drafter
+from jakiro.evaluation import chat_prompt
+from jakiro.pipeline import load_target, set_threads
+
+
+def answer_user_turns(target, conv: list[dict], dcfg: DecodeConfig,  # noqa: ANN001
+                      max_user_turns: int) -> list[dict]:
+    """The conversation's first ``max_user_turns`` user turns, each answered by the target."""
+    if target.tokenizer is None:
+        raise ValueError(f"model {target.name!r} has no tokenizer; cannot apply a chat template")
+    eos = set(dcfg.eos_ids)
+    history: list[dict] = []
+    for turn in [t for t in conv if t["role"] == "user"][:max_user_turns]:
+        history.append({"role": "user", "content": turn["content"]})
+        res = generate(target.model, Drafter(), chat_prompt(target.tokenizer, history), dcfg)
+        text = target.tokenizer.decode([t for t in res.tokens if t not in eos],
+                                       skip_special_tokens=True).strip()
+        history.append({"role": "assistant", "content": text})
+    return history
+
+
+def to_sharegpt(index: int, history: list[dict]) -> dict:
+    role = {"user": "human", "assistant": "gpt"}
+    return {"id": index, "conversations": [{"from": role[t["role"]], "value": t["content"]}
+                                           for t in history]}
+
+
+def _resume(partial: Path, convs: list[list[dict]]) -> list[dict]:
+    """Rows already written by an interrupted run; each must start with its conversation's turn."""
+    if not partial.exists():
+        return []
+    rows = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+    for row in rows:
+        i = row["id"]
+        first_user = next((t["content"] for t in convs[i] if t["role"] == "user"), None) \
+            if i < len(convs) else None
+        if first_user is None or row["conversations"][0]["value"] != first_user:
+            raise ValueError(f"{partial}: row {i} does not match the requested conversations "
+                             "(other data or seed); delete the file to start over")
+    return rows
+
+
+def regenerate(target, convs: list[list[dict]], out: Path, dcfg: DecodeConfig,  # noqa: ANN001
+               max_user_turns: int = 1) -> list[dict]:
+    """Answer every conversation, appending rows to ``<out>.partial.jsonl`` (resumable), then
+    write ``out`` atomically. Conversations without a user turn are skipped."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial.jsonl")
+    rows = _resume(partial, convs)
+    done = {r["id"] for r in rows}
+    with partial.open("a") as fh:
+        for i, conv in enumerate(tqdm(convs, desc="self-distill", unit="conv")):
+            if i in done or not any(t["role"] == "user" for t in conv):
+                continue
+            row = to_sharegpt(i, answer_user_turns(target, conv, dcfg, max_user_turns))
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            rows.append(row)
+    rows.sort(key=lambda r: r["id"])
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(rows, indent=1))
+    os.replace(tmp, out)
+    partial.unlink()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True, help="ShareGPT JSON file to write")
+    ap.add_argument("--model", default="smollm2-135m-instruct", help="target: alias, local dir or cached hub id")
+    ap.add_argument("--source", default="chitchat", help="'chitchat' or a ShareGPT JSON file")
+    ap.add_argument("--conversations", type=int, default=64)
+    ap.add_argument("--user-turns", type=int, default=1)
+    ap.add_argument("--max-new", type=int, default=96)
+    ap.add_argument("--seed", type=int, default=42, help="conversation shuffle seed (as data.seed)")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    if a.conversations < 1 or a.user_turns < 1 or a.max_new < 1:
+        ap.error("--conversations, --user-turns and --max-new must be positive")
+    set_threads(a.threads)
+    target = load_target(a.model)
+    convs = load_conversations(a.source, a.conversations, a.seed)
+    dcfg = DecodeConfig(a.max_new, 2048, eos_ids=tuple(target.eos_ids))
+    rows = regenerate(target, convs, a.out, dcfg, a.user_turns)
+    print(f"wrote {len(rows)} conversations to {a.out}")
+
+
+if __name__ == "__main__":
+    main()
