@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 from jakiro.assets import Target
-from jakiro.data import load_conversations
+from jakiro.data import load_conversations, load_questions
 from jakiro.decode import DecodeConfig, generate
 from jakiro.drafters import Drafter
-from jakiro.selfdistill import answer_user_turns, regenerate
+from jakiro.selfdistill import answer_user_turns, regenerate, write_questions
 
 CONVS = [
     [{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello"},
@@ -80,3 +80,10 @@ def test_resume_rejects_rows_of_other_data(target, tmp_path):
 def test_needs_a_tokenizer(tiny_target):
     with pytest.raises(ValueError, match="no tokenizer"):
         answer_user_turns(Target("tiny", tiny_target, None), CONVS[0], DCFG, 1)
+
+
+def test_questions_from_a_selfdistilled_file(target, tmp_path):
+    rows = regenerate(target, CONVS, tmp_path / "sd.json", DCFG)
+    assert write_questions(tmp_path / "sd.json", 2, tmp_path / "q" / "question.jsonl") == 2
+    qs = load_questions(tmp_path / "q" / "question.jsonl")
+    assert [q.turns for q in qs] == [[r["conversations"][0]["value"]] for r in rows[:2]]

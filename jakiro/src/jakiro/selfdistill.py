@@ -86,6 +86,20 @@ def regenerate(target, convs: list[list[dict]], out: Path, dcfg: DecodeConfig,  
     return rows
 
 
+def write_questions(sharegpt: Path, n: int, out: Path) -> int:
+    """The first user turns of a ShareGPT file as a ``question.jsonl`` benchmark: evaluating on
+    prompts whose answers the heads were trained on separates memorisation from a
+    train/inference mismatch."""
+    rows = json.loads(sharegpt.read_text())[:n]
+    lines = [json.dumps({"question_id": r["id"], "category": "seen_in_training",
+                         "turns": [r["conversations"][0]["value"]]}) for r in rows]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out)
+    return len(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="ShareGPT JSON file to write")
@@ -96,7 +110,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-new", type=int, default=96)
     ap.add_argument("--seed", type=int, default=42, help="conversation shuffle seed (as data.seed)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--questions-from", type=Path, default=None,
+                    help="instead: write the first --conversations user turns of this ShareGPT "
+                         "file to --out as question.jsonl and exit")
     a = ap.parse_args(argv)
+    if a.questions_from is not None:
+        print(f"wrote {write_questions(a.questions_from, a.conversations, a.out)} questions")
+        return
     if a.conversations < 1 or a.user_turns < 1 or a.max_new < 1:
         ap.error("--conversations, --user-turns and --max-new must be positive")
     set_threads(a.threads)
