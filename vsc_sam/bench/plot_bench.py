@@ -16,12 +16,21 @@ def main(src: str, dst: str) -> None:
     data = json.load(open(src))
     descriptors = list(data["descriptors"])
     localisers = list(data["descriptors"][descriptors[0]]["localisers"])
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    filtered = list(
+        data["descriptors"][descriptors[0]].get("pair_filter", {}).get("localisers", {})
+    )
+    localisers += [f"{n}+pf" for n in filtered]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
     width = 0.8 / len(localisers)
     for k, name in enumerate(localisers):
         values, lows, highs = [], [], []
         for d in descriptors:
-            r = data["descriptors"][d]["localisers"][name]
+            entry = data["descriptors"][d]
+            r = (
+                entry["pair_filter"]["localisers"][name[:-3]]
+                if name.endswith("+pf")
+                else entry["localisers"][name]
+            )
             values.append(r["segment_micro_ap"])
             lows.append(r["segment_micro_ap"] - r["segment_micro_ap_ci95"][0])
             highs.append(r["segment_micro_ap_ci95"][1] - r["segment_micro_ap"])
@@ -30,7 +39,7 @@ def main(src: str, dst: str) -> None:
     ax.set_xticks(range(len(descriptors)), descriptors)
     ax.set_ylabel("segment µAP (official metric)")
     ax.set_ylim(0, 1)
-    ax.legend(ncol=len(localisers), fontsize=8, loc="upper center")
+    ax.legend(ncol=4, fontsize=7, loc="upper center")
     ax.set_title(f"synthetic VSC benchmark, {data['benchmark']['n_test_queries']} test queries")
     fig.tight_layout()
     fig.savefig(dst, dpi=120)

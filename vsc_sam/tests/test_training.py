@@ -38,7 +38,7 @@ TINY = [
     "data.train.positive_fraction=0.5",
     "data.test.positive_fraction=0.5",
 ]
-EVAL = ["eval.bootstrap=10", "eval.tile=32"]
+EVAL = ["eval.bootstrap=10", "eval.tile=32", "pair_filter.steps=50"]
 
 
 def compose_cfg(name, overrides):
@@ -173,3 +173,55 @@ def test_end_to_end_train_and_eval(tmp_path):
     # the hand-made localisers find the copies of this easy benchmark
     assert max(locs[n]["segment_micro_ap"] for n in ("tn", "dp", "sam_post")) > 0.3
     assert (tmp_path / "predictions" / "classical_tn.csv").is_file()
+    pair_filter = payload["descriptors"]["classical"]["pair_filter"]
+    if "skipped" not in pair_filter:  # the pair filter rescored every localiser's output
+        assert set(pair_filter["localisers"]) == set(locs)
+        assert 0.0 <= pair_filter["pair_uap_of_localised"] <= 1.0
+
+
+def test_eval_with_sscd_descriptor(tmp_path):
+    """descriptors=[sscd] trains the SSCD CNN on the training split, reuses the checkpoint on a
+    second run, and refuses a checkpoint trained on test videos."""
+    from vsc_sam.checkpoint import read_state
+
+    from vsc_sam import eval as eval_main
+
+    common = (
+        TINY
+        + EVAL
+        + [
+            f"output_dir={tmp_path}",
+            f"data.cache_dir={tmp_path}/cache",
+            "descriptors=[sscd]",
+            "eval.localisers=[tn,sam_post]",
+            "sscd.width=4",
+            "sscd.dim=16",
+            "sscd.input_size=32",
+            "sscd.steps=2",
+            "sscd.batch_size=4",
+            "pair_filter.steps=5",
+            "pair_filter.size=8",
+            "pair_filter.width=4",
+        ]
+    )
+    payload = eval_main.run(compose_cfg("eval", common + [f"eval.output={tmp_path}/r.json"]))
+    entry = payload["descriptors"]["sscd"]
+    assert set(entry["localisers"]) == {"tn", "sam_post"}
+    state = read_state(tmp_path / "sscd")
+    train_ids = set(state["config"]["train_video_ids"])
+    # training-split ids only (test ids start at offset 100000)
+    assert train_ids and all(int(v[1:]) < 100000 for v in train_ids)
+    # the stored checkpoint is reused with the same config, refused with another
+    again = eval_main.run(compose_cfg("eval", common + [f"eval.output={tmp_path}/r1.json"]))
+    assert again["descriptors"]["sscd"]["descriptor_uap"] == entry["descriptor_uap"]
+    with pytest.raises(ConfigError, match="was trained with"):
+        eval_main.run(compose_cfg("eval", common + ["sscd.steps=3", f"eval.output={tmp_path}/x"]))
+    # a checkpoint claiming test videos is refused
+    import json
+
+    path = tmp_path / "sscd" / "state.json"
+    bad = json.loads(path.read_text())
+    bad["config"]["train_video_ids"].append("Q100000")
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="overlap the held-out split"):
+        eval_main.run(compose_cfg("eval", common + [f"eval.output={tmp_path}/r2.json"]))

@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 from vsc_sam.benchmark import BenchmarkConfig
 from vsc_sam.training import TrainConfig
 
-DESCRIPTORS = ("classical", "efficientnet")
+DESCRIPTORS = ("classical", "efficientnet", "sscd")
 LOCALISERS = ("tn", "dp", "sam_post", "sam")
 
 

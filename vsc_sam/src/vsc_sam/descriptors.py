@@ -1,6 +1,7 @@
-"""Frame descriptors: a classical thumbnail/DCT/colour baseline and EfficientNet-Lite0 (ImageNet).
+"""Frame descriptors: a classical thumbnail/DCT/colour baseline, EfficientNet-Lite0 (ImageNet) and
+an SSCD-style self-supervised CNN trained on the training split (``sscd.py``).
 
-Both are PCA-whitened on training reference frames and L2-normalised, as the VSC solutions do
+All are PCA-whitened on training reference frames and L2-normalised, as the VSC solutions do
 with their ensemble (vision.md §A4.1).
 """
 
@@ -129,15 +130,26 @@ class DescriptorExtractor:
         model_spec: str = "efficientnet-lite0",
         input_size: int = 128,
     ):
-        if kind not in ("classical", "efficientnet"):
-            raise ValueError(f"descriptor kind must be 'classical' or 'efficientnet', got {kind!r}")
+        if kind not in ("classical", "efficientnet", "sscd"):
+            raise ValueError(
+                f"descriptor kind must be 'classical', 'efficientnet' or 'sscd', got {kind!r}"
+            )
         self.kind, self.pca_dim, self.input_size = kind, pca_dim, input_size
         self.model = load_model(model_spec) if kind == "efficientnet" else None
+        if kind == "sscd":  # model_spec: an SSCD checkpoint folder (sscd.train_sscd)
+            from vsc_sam.sscd import load_sscd
+
+            self.model, sscd_cfg = load_sscd(model_spec)
+            self.input_size = sscd_cfg.input_size
         self.whitening: PCAWhitening | None = None
 
     def raw(self, frames: np.ndarray) -> np.ndarray:
         if self.kind == "classical":
             return classical_features(frames)
+        if self.kind == "sscd":
+            from vsc_sam.sscd import sscd_features
+
+            return sscd_features(frames, self.model, self.input_size)
         return cnn_features(frames, self.model, self.input_size)
 
     def fit(self, training_videos: dict[str, np.ndarray]) -> DescriptorExtractor:

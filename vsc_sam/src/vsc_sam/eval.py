@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import hydra
@@ -21,11 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from vsc_sam.checkpoint import load_model_weights, read_state
 from vsc_sam.config import ConfigError, check_descriptors, check_localisers, split_config
-from vsc_sam.formats import write_matches
+from vsc_sam.formats import CandidatePair, write_matches
 from vsc_sam.localization.dynamic_programming import DynamicProgramming
 from vsc_sam.localization.line_decoder import LineDecoder
 from vsc_sam.localization.sam_net import SAMPredictor, SAMUNet
 from vsc_sam.localization.temporal_network import TemporalNetwork
+from vsc_sam.pair_filter import PairFilter, PairFilterConfig, apply_filter, training_pairs
 from vsc_sam.pipeline import (
     candidates,
     check_ground_truth_ids,
@@ -37,6 +39,7 @@ from vsc_sam.pipeline import (
     similarity_matrices,
     top_pairs,
 )
+from vsc_sam.sscd import SSCDConfig, check_no_leakage, train_sscd, training_videos
 
 PAPER = "A Similarity Alignment Model for Video Copy Segment Matching (arXiv 2305.15679)"
 
@@ -87,6 +90,53 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
+def ensure_sscd(cfg: DictConfig, train, test) -> str:
+    """Train the SSCD descriptor on the training split unless ``sscd.checkpoint`` holds one; a
+    stored checkpoint whose training ids touch the test split is refused (leakage)."""
+    folder = str(cfg.sscd.checkpoint)
+    test_ids = set(test.queries) | set(test.refs)
+    fields = {k: v for k, v in OmegaConf.to_container(cfg.sscd).items() if k != "checkpoint"}
+    try:
+        sscd_cfg = SSCDConfig(**fields)
+    except TypeError as error:
+        raise ConfigError(f"sscd: {error}") from None
+    state = read_state(folder)
+    if state is None:
+        train_sscd(training_videos(train), sscd_cfg, folder, forbidden_ids=test_ids)
+    else:
+        check_no_leakage(state["config"]["train_video_ids"], test_ids)
+        if state["config"]["sscd"] != asdict(sscd_cfg):
+            raise ConfigError(
+                f"sscd.checkpoint={folder} was trained with {state['config']['sscd']}, but the "
+                f"config asks for {asdict(sscd_cfg)}; delete the folder or point sscd.checkpoint "
+                "elsewhere"
+            )
+        print(f"[sscd] using checkpoint {folder} (step {state['step']})", flush=True)
+    return folder
+
+
+def fit_pair_filter(cfg: DictConfig, train, train_desc, matrices) -> tuple[dict | None, dict]:
+    """Train the pair filter on training-split pairs; copy probabilities of the test pairs."""
+    fields = {k: v for k, v in OmegaConf.to_container(cfg.pair_filter).items() if k != "enabled"}
+    pf_cfg = PairFilterConfig(**fields)
+    labelled = training_pairs(train, train_desc, pf_cfg.per_query)
+    labels = [y for _, y in labelled]
+    info = {
+        "config": fields,
+        "n_train_pairs": len(labelled),
+        "train_positive_fraction": float(np.mean(labels)) if labels else 0.0,
+    }
+    if len(set(labels)) < 2:
+        info["skipped"] = "training split has a single class"
+        return None, info
+    pair_filter = PairFilter(pf_cfg)
+    losses = pair_filter.fit([train_desc[q] @ train_desc[r].T for (q, r), _ in labelled], labels)
+    info["loss_first_last"] = [float(np.mean(losses[:20])), float(np.mean(losses[-20:]))]
+    keys = list(matrices)
+    probs = dict(zip(keys, pair_filter.predict([matrices[k] for k in keys]).tolist(), strict=True))
+    return probs, info
+
+
 def run(cfg: DictConfig) -> dict:
     torch.set_num_threads(int(cfg.threads))
     kinds, names = check_descriptors(cfg), check_localisers(cfg)
@@ -117,13 +167,14 @@ def run(cfg: DictConfig) -> dict:
     gts, query_ids = test.ground_truth, sorted(test.queries)
     report: dict = {"descriptors": {}}
     for kind in kinds:
+        model_spec = ensure_sscd(cfg, train, test) if kind == "sscd" else cfg.descriptor.model_spec
         train_desc, test_desc = describe(
             kind,
             train,
             [train, test],
             cfg.descriptor.pca_dim,
             cfg.descriptor.input_size,
-            cfg.descriptor.model_spec,
+            model_spec,
         )
         pairs = candidates(
             train,
@@ -144,6 +195,23 @@ def run(cfg: DictConfig) -> dict:
             "gt_pair_recall_of_localised": len(gt_pairs & set(chosen)) / max(len(gt_pairs), 1),
             "localisers": {},
         }
+        if kind == "sscd":
+            sscd_state = read_state(model_spec)
+            entry["sscd"] = {
+                "checkpoint": str(model_spec),
+                "config": sscd_state["config"]["sscd"],
+                "n_train_videos": len(sscd_state["config"]["train_video_ids"]),
+                "log_first_last": [sscd_state["config"]["log"][0], sscd_state["config"]["log"][-1]],
+            }
+        probs = None
+        if cfg.pair_filter.enabled:
+            probs, entry["pair_filter"] = fit_pair_filter(cfg, train, train_desc, matrices)
+            if probs is not None:
+                entry["pair_filter"]["pair_uap_of_localised"] = descriptor_track_uap(
+                    gts, [CandidatePair(q, r, p) for (q, r), p in probs.items()]
+                )
+                entry["pair_filter"]["localisers"] = {}
+                print(f"[{kind}] pair filter: {entry['pair_filter']}", flush=True)
         for name, localiser in localisers.items():
             predictions, ms_per_pair = run_localiser(localiser, matrices)
             write_matches(Path(cfg.output_dir) / "predictions" / f"{kind}_{name}.csv", predictions)
@@ -159,6 +227,19 @@ def run(cfg: DictConfig) -> dict:
                 f"{ms_per_pair:.1f} ms/pair",
                 flush=True,
             )
+            if probs is not None:
+                filtered = apply_filter(predictions, probs, float(cfg.pair_filter.min_prob))
+                result = evaluate_predictions(
+                    gts, filtered, query_ids, int(cfg.eval.bootstrap), int(cfg.eval.seed)
+                )
+                result["ms_per_pair"] = ms_per_pair
+                entry["pair_filter"]["localisers"][name] = result
+                print(
+                    f"[{kind}] {name} + pair filter: µAP {result['segment_micro_ap']:.4f} "
+                    f"CI95 {result['segment_micro_ap_ci95']} "
+                    f"pair-uAP {result['pairwise_micro_ap']:.4f}",
+                    flush=True,
+                )
         report["descriptors"][kind] = entry
     head = report["descriptors"][kinds[0]]["localisers"]
     value_name = "sam" if "sam" in head else names[-1]
