@@ -5,9 +5,9 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from diffusiondialog.data import FORMATS
-from diffusiondialog.model import LOSS_NAMES, ModelSpec
+from diffusiondialog.model import CVAE_LOSS_NAMES, LOSS_NAMES, ModelSpec
 
-MODEL_KINDS = ("diffusiondialog", "bart")
+MODEL_KINDS = ("diffusiondialog", "bart", "cvae")
 DATA_FORMATS = ("chitchat", *FORMATS)
 
 
@@ -24,9 +24,19 @@ def validate_train_config(cfg: DictConfig) -> None:
         raise ValueError(f"model.kind must be one of {MODEL_KINDS}, got {cfg.model.kind!r}")
     if cfg.data.format not in DATA_FORMATS:
         raise ValueError(f"data.format must be one of {DATA_FORMATS}, got {cfg.data.format!r}")
-    unknown = set(cfg.model.loss_weights) - set(LOSS_NAMES)
+    names = CVAE_LOSS_NAMES if cfg.model.kind == "cvae" else LOSS_NAMES
+    unknown = set(cfg.model.loss_weights) - set(names)
     if unknown:
-        raise ValueError(f"model.loss_weights: unknown {sorted(unknown)}; expected {LOSS_NAMES}")
+        raise ValueError(f"model.loss_weights: unknown {sorted(unknown)}; expected {names}")
+    if cfg.model.kind == "cvae":
+        _require(cfg, ["model.cvae.latent_dim", "model.cvae.prior"])
+        if int(cfg.model.cvae.latent_dim) < 1:
+            raise ValueError(f"model.cvae.latent_dim must be >= 1, got {cfg.model.cvae.latent_dim}")
+        if cfg.model.cvae.prior not in ("learned", "standard"):
+            raise ValueError(f"model.cvae.prior must be learned or standard, got "
+                             f"{cfg.model.cvae.prior!r}")
+        if float(cfg.model.cvae.free_bits) < 0 or int(cfg.model.cvae.kl_anneal_steps) < 0:
+            raise ValueError("model.cvae.free_bits and kl_anneal_steps must be >= 0")
     for key in ("trainer.steps", "trainer.batch_size", "trainer.grad_accum", "data.max_source",
                 "data.max_target", "trainer.threads"):
         if int(OmegaConf.select(cfg, key)) < 1:
@@ -41,11 +51,16 @@ def validate_train_config(cfg: DictConfig) -> None:
 
 def build_spec(cfg: DictConfig, vocab_size: int) -> ModelSpec:
     bart = OmegaConf.to_container(cfg.model.bart, resolve=True)
+    cvae = {}
+    if cfg.model.kind == "cvae":
+        c = cfg.model.cvae
+        cvae = dict(latent_type="gaussian", latent_dim=int(c.latent_dim), prior=str(c.prior),
+                    kl_anneal_steps=int(c.kl_anneal_steps), free_bits=float(c.free_bits))
     bart.update(vocab_size=vocab_size, pad_token_id=1, bos_token_id=0, eos_token_id=2,
                 decoder_start_token_id=2)
     return ModelSpec(
         bart=bart,
-        use_latent=cfg.model.kind == "diffusiondialog",
+        use_latent=cfg.model.kind in ("diffusiondialog", "cvae"),
         latent_slots=int(cfg.model.latent_slots),
         denoiser_layers=int(cfg.model.denoiser_layers),
         diffusion_steps=int(cfg.model.diffusion_steps),
@@ -53,4 +68,5 @@ def build_spec(cfg: DictConfig, vocab_size: int) -> ModelSpec:
         max_role=int(cfg.model.max_role),
         max_turn=int(cfg.model.max_turn),
         loss_weights={k: float(v) for k, v in cfg.model.loss_weights.items()},
+        **cvae,
     )

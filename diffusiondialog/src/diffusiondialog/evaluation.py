@@ -56,6 +56,32 @@ def latent_diagnostics(model, tok, pairs, max_source: int, max_target: int) -> d
             "z0_var_across_examples": z0.var(dim=0).mean().item(), "pairs": len(pairs)}
 
 
+@torch.no_grad()
+def cvae_diagnostics(model, tok, pairs, max_source: int, max_target: int) -> dict:
+    """CVAE counterpart of `latent_diagnostics`: NLL of the gold response given its own
+    posterior mean, another example's posterior mean, and the prior mean; mean KL(q || p) and
+    the spread of the posterior means (KL collapse shows as KL ~ 0 and equal NLLs)."""
+    from diffusiondialog.latent import gaussian_kl
+    batch = collate(tok, pairs, max_source, max_target, model.spec.max_turn)
+    mask = batch["context_mask"]
+    enc = model.encode_context(batch["context_ids"], mask, batch["roles"], batch["turns"])
+    mu_q, logvar_q = model.posterior(enc, mask, batch["decoder_input_ids"],
+                                     batch["decoder_mask"])
+    mu_p, logvar_p = model.gaussian.prior(enc, mask)
+
+    def nll(z):
+        logits = model.decode_logits(batch["decoder_input_ids"], enc, mask,
+                                     model.gaussian.to_decoder(z))
+        return token_nll(logits, batch["labels"]).mean().item()
+    kl = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
+    return {"nll_own_posterior_mean": nll(mu_q), "nll_shuffled_posterior_mean":
+            nll(mu_q.roll(1, dims=0)), "nll_prior_mean": nll(mu_p),
+            "kl_mean": kl.sum(-1).mean().item(),
+            "active_dims_kl_gt_0.01": int((kl.mean(0) > 0.01).sum().item()),
+            "posterior_mean_var_across_examples": mu_q.var(dim=0).mean().item(),
+            "prior_std_mean": torch.exp(0.5 * logvar_p).mean().item(), "pairs": len(pairs)}
+
+
 def _settings(cfg: DictConfig, **over) -> DecodeSettings:
     base = OmegaConf.to_container(cfg.eval.decode, resolve=True)
     base.update(over)
@@ -86,7 +112,14 @@ def evaluate(cfg: DictConfig) -> dict:
     for name, path in checkpoints.items():
         model, tok, meta = load_checkpoint(path, ev.tokenizer)
         model.eval()
-        if model.spec.use_latent:
+        if model.spec.use_latent and model.spec.latent_type == "gaussian":
+            diag = cvae_diagnostics(model, tok, pairs[:64], int(cfg.data.max_source),
+                                    int(cfg.data.max_target))
+            s = _settings(cfg)
+            key = f"{name}/prior-{s.method}"
+            rows[key] = decode_rows(model, tok, contexts, k=int(ev.k), settings=s, **common)
+            rows[key]["latent_diagnostics"] = diag
+        elif model.spec.use_latent:
             diag = latent_diagnostics(model, tok, pairs[:64], int(cfg.data.max_source),
                                       int(cfg.data.max_target))
             s = _settings(cfg)

@@ -59,3 +59,51 @@ class LatentDenoiser(nn.Module):
         for layer in self.layers:
             h = layer(h, None, context, allowed)
         return h
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.to(x.dtype)[..., None]
+    return (x * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor,
+                logvar_p: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) per dimension (diagonal Gaussians), in nats."""
+    return 0.5 * (logvar_p - logvar_q
+                  + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
+
+
+class GaussianLatent(nn.Module):
+    """The CVAE baseline's latent (DialogVED-style): diagonal Gaussians over z in R^latent_dim.
+
+    prior p(z|c): MLP on the masked mean of the context encoder states ("standard": N(0, I)).
+    posterior q(z|c,r): MLP on [that context summary; the response latent slot state].
+    `to_decoder` maps z to `slots` vectors of size d, consumed by the decoder's per-layer
+    latent K/V prefix exactly like DiffusionDialog's z0.
+    """
+
+    def __init__(self, d: int, slots: int, latent_dim: int, prior: str = "learned") -> None:
+        super().__init__()
+        if prior not in ("learned", "standard"):
+            raise ValueError(f"prior must be 'learned' or 'standard', got {prior!r}")
+        self.slots, self.latent_dim, self.d, self.prior_kind = slots, latent_dim, d, prior
+        self.prior_net = (nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 2 * latent_dim))
+                          if prior == "learned" else None)
+        self.posterior_net = nn.Sequential(nn.Linear(d + slots * d, d), nn.Tanh(),
+                                           nn.Linear(d, 2 * latent_dim))
+        self.out = nn.Linear(latent_dim, slots * d)
+
+    def prior(self, enc: torch.Tensor, enc_mask: torch.Tensor):
+        if self.prior_net is None:
+            zeros = enc.new_zeros(enc.shape[0], self.latent_dim)
+            return zeros, zeros
+        mu, logvar = self.prior_net(masked_mean(enc, enc_mask)).chunk(2, dim=-1)
+        return mu, logvar
+
+    def posterior(self, enc: torch.Tensor, enc_mask: torch.Tensor, response: torch.Tensor):
+        h = torch.cat([masked_mean(enc, enc_mask), response.flatten(1)], dim=-1)
+        mu, logvar = self.posterior_net(h).chunk(2, dim=-1)
+        return mu, logvar
+
+    def to_decoder(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(z).view(z.shape[0], self.slots, self.d)

@@ -22,7 +22,7 @@ from diffusiondialog.bart_layers import (
     padding_allowed,
 )
 from diffusiondialog.diffusion import GaussianDiffusion
-from diffusiondialog.latent import LatentDenoiser, ResidualProjection
+from diffusiondialog.latent import GaussianLatent, LatentDenoiser, ResidualProjection, gaussian_kl
 
 ROLE_RESPONSE, TURN_RESPONSE = 2, 1
 
@@ -42,6 +42,13 @@ class ModelSpec:
     loss_weights: dict = field(
         default_factory=lambda: {"diffusion": 1.0, "reconstruction": 1.0, "bow": 1.0}
     )
+    # "diffusion": DiffusionDialog. "gaussian": the CVAE baseline (DialogVED-style Gaussian
+    # latent with a prior network p(z|c), posterior q(z|c,r), KL + BOW), same K/V injection.
+    latent_type: str = "diffusion"
+    latent_dim: int = 64            # gaussian only: size of z before the projection to d
+    prior: str = "learned"          # gaussian only: "learned" p(z|c) or "standard" N(0, I)
+    kl_anneal_steps: int = 0        # gaussian only: KL weight ramps 0 -> 1 over these steps
+    free_bits: float = 0.0          # gaussian only: per-dimension KL floor (batch mean), nats
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,15 +60,21 @@ class ModelSpec:
 # gold_reconstruction (decoder NLL given the true z0) exists but has weight 0 in the official
 # code; it is available here as an ablation for small budgets.
 LOSS_NAMES = ("diffusion", "reconstruction", "bow", "gold_reconstruction")
+CVAE_LOSS_NAMES = ("reconstruction", "kl", "bow")
+LATENT_TYPES = ("diffusion", "gaussian")
 
 
 class DialogModel(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
-        unknown = set(spec.loss_weights) - set(LOSS_NAMES)
+        if spec.latent_type not in LATENT_TYPES:
+            raise ValueError(f"latent_type must be one of {LATENT_TYPES}, got "
+                             f"{spec.latent_type!r}")
+        names = CVAE_LOSS_NAMES if spec.latent_type == "gaussian" else LOSS_NAMES
+        unknown = set(spec.loss_weights) - set(names)
         if unknown:
             raise ValueError(f"model.loss_weights has unknown keys {sorted(unknown)}; "
-                             f"expected a subset of {LOSS_NAMES}")
+                             f"expected a subset of {names}")
         self.spec = spec
         cfg = spec.bart_config()
         self.cfg = cfg
@@ -78,8 +91,14 @@ class DialogModel(nn.Module):
             self.latent_slot = nn.Parameter(torch.randn(spec.latent_slots, d) * cfg.init_std)
             self.latent_proj = ResidualProjection(d, cfg.dropout)
             self.bow_head = nn.Linear(d, d)
-            self.denoiser = LatentDenoiser(cfg, spec.latent_slots, spec.denoiser_layers)
-            self.diffusion = GaussianDiffusion(spec.diffusion_steps, spec.schedule)
+            if spec.latent_type == "gaussian":
+                self.gaussian = GaussianLatent(d, spec.latent_slots, spec.latent_dim,
+                                               spec.prior)
+            else:
+                self.denoiser = LatentDenoiser(cfg, spec.latent_slots, spec.denoiser_layers)
+                self.diffusion = GaussianDiffusion(spec.diffusion_steps, spec.schedule)
+        # Set by the trainer before each optimizer step (KL annealing); None means weight 1.
+        self.train_step: int | None = None
         self.apply(self._init)
 
     def _init(self, module: nn.Module) -> None:
@@ -147,12 +166,34 @@ class DialogModel(nn.Module):
     @torch.no_grad()
     def sample_latent(self, enc: torch.Tensor, enc_mask: torch.Tensor, x_T: torch.Tensor,
                       steps: int = 50, spacing: str = "stride", clamp: float | None = 1.0):
+        """Decoder latent (B, slots, d) from noise x_T of shape `latent_shape`.
+
+        Diffusion: DDIM from x_T. Gaussian (CVAE): z = mu_p + sigma_p * x_T from the prior
+        p(z|c), projected to the decoder (steps/spacing/clamp do not apply).
+        """
+        if self.spec.latent_type == "gaussian":
+            mu, logvar = self.gaussian.prior(enc, enc_mask)
+            return self.gaussian.to_decoder(mu + torch.exp(0.5 * logvar) * x_T)
         return self.diffusion.ddim_sample(
             lambda x, t: self.denoise(x, t, enc, enc_mask), x_T, steps, spacing, clamp
         )
 
-    def latent_shape(self, batch: int) -> tuple[int, int, int]:
+    def latent_shape(self, batch: int) -> tuple[int, ...]:
+        if self.spec.latent_type == "gaussian":
+            return batch, self.spec.latent_dim
         return batch, self.spec.latent_slots, self.cfg.d_model
+
+    def posterior(self, enc: torch.Tensor, enc_mask: torch.Tensor, dec_in: torch.Tensor,
+                  dec_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CVAE q(z|c,r): (mu, logvar), each (B, latent_dim). The response is read by the shared
+        encoder behind the latent slot exactly as DiffusionDialog reads it for z0."""
+        return self.gaussian.posterior(enc, enc_mask, self.encode_latent(dec_in, dec_mask))
+
+    def kl_weight(self) -> float:
+        n = self.spec.kl_anneal_steps
+        if self.train_step is None or n <= 0:
+            return 1.0
+        return min(1.0, self.train_step / n)
 
     # ---- losses ---------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor],
@@ -165,6 +206,8 @@ class DialogModel(nn.Module):
             nll = token_nll(self.decode_logits(batch["decoder_input_ids"], enc,
                                                batch["context_mask"]), labels)
             return {"loss": nll.mean(), "nll": nll.mean()}
+        if self.spec.latent_type == "gaussian":
+            return self.cvae_forward(batch, enc, generator)
         z0 = self.encode_latent(batch["decoder_input_ids"], batch["decoder_mask"])
         t = self.diffusion.sample_t(z0.shape[0], generator, z0.device)
         noise = torch.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype)
@@ -186,6 +229,33 @@ class DialogModel(nn.Module):
             loss = loss + w["gold_reconstruction"] * gold
             out["gold_reconstruction"] = gold.mean()
         return {"loss": loss.mean(), **out}
+
+    def cvae_forward(self, batch: dict[str, torch.Tensor], enc: torch.Tensor,
+                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """NLL given a reparameterised posterior sample + beta * KL(q || p) + BOW(z)."""
+        mask, labels = batch["context_mask"], batch["labels"]
+        mu_q, logvar_q = self.posterior(enc, mask, batch["decoder_input_ids"],
+                                        batch["decoder_mask"])
+        mu_p, logvar_p = self.gaussian.prior(enc, mask)
+        eps = torch.randn(mu_q.shape, generator=generator, device=mu_q.device,
+                          dtype=mu_q.dtype)
+        z = mu_q + torch.exp(0.5 * logvar_q) * eps
+        latent = self.gaussian.to_decoder(z)
+        rec = token_nll(self.decode_logits(batch["decoder_input_ids"], enc, mask, latent),
+                        labels)
+        kl_dims = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)  # (B, latent_dim)
+        kl = kl_dims.sum(-1)
+        # Free bits (Kingma et al. 2016): each dimension's batch-mean KL is floored, so the
+        # optimiser gains nothing from pushing it below `free_bits` nats (anti-collapse).
+        kl_term = kl_dims.mean(0).clamp(min=self.spec.free_bits).sum()
+        bow = self.bow_loss(latent, labels)
+        w = self.spec.loss_weights
+        beta = self.kl_weight()
+        loss = (w.get("reconstruction", 0.0) * rec.mean()
+                + w.get("kl", 0.0) * beta * kl_term + w.get("bow", 0.0) * bow.mean())
+        return {"loss": loss, "reconstruction": rec.mean(), "kl": kl.mean(),
+                "kl_term": kl_term, "kl_weight": torch.tensor(beta), "bow": bow.mean(),
+                "nll": rec.mean(), "latent_var": mu_q.var(dim=0).mean()}
 
     def bow_loss(self, z0: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Bag-of-words NLL of the response tokens from the true latent (tied, detached vocab)."""

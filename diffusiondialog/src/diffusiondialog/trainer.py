@@ -157,6 +157,7 @@ def train(cfg: DictConfig) -> Path:
             batch = {k: v.to(acc.device) for k, v in collate(
                 tok, mine, int(cfg.data.max_source), int(cfg.data.max_target),
                 int(cfg.model.max_turn)).items()}
+            acc.unwrap_model(model).train_step = step  # KL annealing (CVAE); exact on resume
             with acc.accumulate(model), acc.autocast():
                 losses = model(batch)
                 acc.backward(losses["loss"])
