@@ -95,7 +95,8 @@ def run_bench(cfg: DictConfig) -> dict:
     original = pipeline.evaluate_model(cfg, mo, tok, bench, world.synthetic, judge)
     setup_seconds = time.time() - start
     rows, details = [], {}
-    for method in methods:
+    record = None
+    for k, method in enumerate(methods):
         t = time.time()
         torch.manual_seed(int(cfg.seed))
         mu = pipeline.unlearn(cfg, method, mo, tok, bench, accelerator, out_dir)
@@ -105,6 +106,15 @@ def run_bench(cfg: DictConfig) -> dict:
         details[method.name] = comp
         accelerator.print(json.dumps(rows[-1]))
         del mu
+        # Rewritten after every method, so a long run that is stopped early keeps its numbers
+        # ("complete": false until the last method is done).
+        record = write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start,
+                               complete=k == len(methods) - 1)
+    return record
+
+
+def write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start,
+                  complete: bool) -> dict:
     nauf = [r for r in rows if "refuse" in r["method"]]
     base = [r for r in rows if "refuse" not in r["method"]]
     best_nauf = max(nauf, key=lambda r: r["average"]) if nauf else None
@@ -115,9 +125,15 @@ def run_bench(cfg: DictConfig) -> dict:
     header = (f"{name}: model={cfg.model.spec}, data={cfg.data.kind}, persons forget/retain="
               f"{len(bench.forget_train)}/{len(bench.retain_train)}, seed={cfg.seed}, "
               f"threads={torch.get_num_threads()}")
+    if not complete:
+        header += f" (partial: {len(rows)}/{len(cfg.methods)} methods)"
     atomic_write_text(results / f"{name}.md", markdown(rows, header))
     plot(rows, results / f"{name}.png")
     orig_summary = {k: v.summary() for k, v in original.items()}
+    extra = {}
+    if best_nauf is None or best_base is None:
+        extra["note"] = ("value/baseline_value is null: no NAUF (refusal) method or no baseline "
+                         f"has finished yet ({len(rows)}/{len(cfg.methods)} methods)")
     return write_result(
         results / f"{name}.json",
         metric="average unlearning score x100 (forget/retain, fixed official formulas)",
@@ -127,11 +143,11 @@ def run_bench(cfg: DictConfig) -> dict:
         config=" ".join(a for a in sys.argv[1:] if not a.startswith("results_name")),
         seed=int(cfg.seed), command=command,
         hardware_note="shared with other jobs during measurement",
-        headline=name == "bench_tiny",
+        headline=name == "bench_tiny", complete=complete,
         method=best_nauf["method"] if best_nauf else None, rows=rows,
         memorisation=info, original_model=orig_summary, setup_seconds=round(setup_seconds, 1),
         total_seconds=round(time.time() - start, 1), torch_threads=torch.get_num_threads(),
-        resolved_config=OmegaConf.to_container(cfg), details=details)
+        resolved_config=OmegaConf.to_container(cfg), details=details, **extra)
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base=None)

@@ -39,3 +39,26 @@ def test_word_tokenizer_roundtrip_and_chat_template():
 def test_unknown_model_spec():
     with pytest.raises(ConfigError, match="model.spec"):
         load_model("not-a-model")
+
+
+def test_lora_last_layers_only_adapts_the_top_layers():
+    tok = word_tokenizer(["hello world this is a tiny test"])
+    base = tiny_llama(tok, hidden=32, layers=3, heads=2, seed=1)
+    peft_model = add_lora(base, r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"],
+                          last_layers=1)
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert trainable and all(".layers.2." in n for n in trainable)
+    with pytest.raises(ConfigError, match="last_layers"):
+        add_lora(tiny_llama(tok, hidden=32, layers=3, heads=2), 4, 8, 0.0, ["q_proj"],
+                 last_layers=4)
+
+
+def test_prompt_system_message_replaces_the_default():
+    from nauf_return.prompting import PromptFormat
+
+    tok = word_tokenizer(["Where was Ann Lee born ?"])
+    default = PromptFormat("{question}").messages("Where was Ann Lee born ?")
+    assert [m["role"] for m in default] == ["user"]
+    custom = PromptFormat("{question}", system="Be brief.").messages("Where was Ann Lee born ?")
+    assert custom[0] == {"role": "system", "content": "Be brief."}
+    assert PromptFormat("{question}", system="Be brief.").prompt_ids(tok, "Ann Lee ?")

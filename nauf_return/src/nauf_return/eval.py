@@ -27,7 +27,7 @@ def load_unlearned(cfg, mo, path: Path):
     model = copy.deepcopy(mo)
     if cfg.lora.enabled:
         model = add_lora(model, int(cfg.lora.r), int(cfg.lora.alpha), float(cfg.lora.dropout),
-                         list(cfg.lora.target_modules))
+                         list(cfg.lora.target_modules), cfg.lora.get("last_layers"))
     params = dict(model.named_parameters())
     weights = load_file(str(weights_path))
     unknown = [k for k in weights if k not in params]

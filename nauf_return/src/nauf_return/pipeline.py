@@ -71,8 +71,10 @@ def make_accelerator() -> Accelerator:
 
 
 def prompt_format(cfg) -> PromptFormat:
+    system = cfg.prompt.get("system")
     return PromptFormat(instruction=str(cfg.prompt.instruction),
-                        max_length=int(cfg.prompt.max_length))
+                        max_length=int(cfg.prompt.max_length),
+                        system=None if system is None else str(system))
 
 
 def _vocabulary_texts(world: World, cfg) -> list[str]:
@@ -119,14 +121,15 @@ def inject_knowledge(cfg, model, tokenizer, world: World, accelerator, out_dir: 
     use_lora = bool(inj.get("lora", False))
     if use_lora:
         model = add_lora(model, int(cfg.lora.r), int(cfg.lora.alpha), 0.0,
-                         list(cfg.lora.target_modules))
+                         list(cfg.lora.target_modules), cfg.lora.get("last_layers"))
     dataset = SFTDataset(world.known, tokenizer, fmt, bool(inj.get("biographies", True)))
     loop = LoopConfig(**_loop_kwargs(inj, int(cfg.seed)))
     every = int(inj.check_every)
+    first = int(inj.get("check_from", 0))  # skip the (generation-heavy) checks before this epoch
     target = float(inj.target_fraction)
 
     def passed(epoch: int) -> bool:
-        if (epoch + 1) % every:
+        if (epoch + 1) % every or epoch + 1 < first:
             return False
         res = evaluate_persons(model, tokenizer, fmt, judge, check, **_eval_kwargs(cfg))
         frac = len(memorised(res, float(inj.threshold))) / len(check)
@@ -214,7 +217,7 @@ def unlearn(cfg, method: Method, mo, tokenizer, bench: Benchmark, accelerator,
     reference = None
     if cfg.lora.enabled:
         policy = add_lora(policy, int(cfg.lora.r), int(cfg.lora.alpha), float(cfg.lora.dropout),
-                          list(cfg.lora.target_modules))
+                          list(cfg.lora.target_modules), cfg.lora.get("last_layers"))
     elif method.needs_reference:
         reference = mo  # a frozen copy of M_o (no LoRA: adapters cannot be disabled)
         reference.requires_grad_(False)

@@ -19,9 +19,12 @@ PAPER_INSTRUCTION = ("Answer the given question in no more than one sentence.\n"
 class PromptFormat:
     instruction: str = PAPER_INSTRUCTION
     max_length: int = 256
+    # None: the chat template's default system prompt (SmolLM2 adds a 20-token one); a string
+    # replaces it (a short one makes CPU runs ~30% cheaper).
+    system: str | None = None
 
     def messages(self, question: str, history: list[tuple[str, str]] = ()) -> list[dict]:
-        msgs = []
+        msgs = [] if self.system is None else [{"role": "system", "content": self.system}]
         for user, assistant in history:
             msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
         msgs.append({"role": "user", "content": self.instruction.format(question=question)})
