@@ -216,6 +216,39 @@ def test_eval_with_sscd_descriptor(tmp_path):
     assert again["descriptors"]["sscd"]["descriptor_uap"] == entry["descriptor_uap"]
     with pytest.raises(ConfigError, match="was trained with"):
         eval_main.run(compose_cfg("eval", common + ["sscd.steps=3", f"eval.output={tmp_path}/x"]))
+    # SAM trained on the matrices of both descriptors (stored SSCD checkpoint, training split),
+    # scored next to the others through eval.extra_sam on the same matrices
+    from vsc_sam import train as train_main
+
+    base = TINY + TRAIN + [f"output_dir={tmp_path}", f"data.cache_dir={tmp_path}/cache"]
+    stats = train_main.run(
+        compose_cfg(
+            "train", base + ["descriptors=[classical,sscd]", f"checkpoint={tmp_path}/sam_mixed"]
+        )
+    )
+    assert set(stats["real_samples_by_descriptor"]) == {"classical", "sscd"}
+    assert all(n > 0 for n in stats["real_samples_by_descriptor"].values())
+    assert (tmp_path / "sam_mixed" / "state.json").is_file()
+    assert not (tmp_path / "sam").exists()  # the default checkpoint folder is untouched
+    extra = [
+        f"+eval.extra_sam.mixed={tmp_path}/sam_mixed",
+        "eval.value=sam_mixed",
+        "pair_filter.enabled=false",
+    ]
+    mixed = eval_main.run(compose_cfg("eval", common + extra + [f"eval.output={tmp_path}/m.json"]))
+    assert set(mixed["descriptors"]["sscd"]["localisers"]) == {"tn", "sam_post", "sam_mixed"}
+    assert (
+        mixed["value"]
+        == mixed["descriptors"]["sscd"]["localisers"]["sam_mixed"]["segment_micro_ap"]
+    )
+    with pytest.raises(ConfigError, match="eval.extra_sam.nope"):
+        eval_main.run(compose_cfg("eval", common + [f"+eval.extra_sam.nope={tmp_path}/none"]))
+    with pytest.raises(ConfigError, match="eval.value"):
+        eval_main.run(compose_cfg("eval", common + ["eval.value=sam"]))
+    with pytest.raises(ConfigError, match="sscd.checkpoint"):
+        train_main.run(
+            compose_cfg("train", base + ["descriptors=[sscd]", f"sscd.checkpoint={tmp_path}/no"])
+        )
     # a checkpoint claiming test videos is refused
     import json
 
@@ -225,3 +258,5 @@ def test_eval_with_sscd_descriptor(tmp_path):
     path.write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="overlap the held-out split"):
         eval_main.run(compose_cfg("eval", common + [f"eval.output={tmp_path}/r2.json"]))
+    with pytest.raises(ConfigError, match="outside the training split"):
+        train_main.run(compose_cfg("train", base + ["descriptors=[sscd]"]))

@@ -21,7 +21,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vsc_sam.checkpoint import load_model_weights, read_state
-from vsc_sam.config import ConfigError, check_descriptors, check_localisers, split_config
+from vsc_sam.config import (
+    LOCALISERS,
+    ConfigError,
+    check_descriptors,
+    check_localisers,
+    split_config,
+)
 from vsc_sam.formats import CandidatePair, write_matches
 from vsc_sam.localization.dynamic_programming import DynamicProgramming
 from vsc_sam.localization.line_decoder import LineDecoder
@@ -54,14 +60,37 @@ def build_localisers(cfg: DictConfig, names: list[str]) -> dict:
         lo, hi = cfg.eval.raw_range
         decoder = LineDecoder()
         localisers["sam_post"] = lambda sim: decoder(np.clip((sim - lo) / (hi - lo), 0, 1))
-    if "sam" in names:
+    sam_checkpoints = {"sam": str(cfg.eval.checkpoint)} if "sam" in names else {}
+    sam_checkpoints.update(extra_sam_checkpoints(cfg))
+    for name, folder in sam_checkpoints.items():
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         model = SAMUNet(**model_cfg)
-        load_model_weights(cfg.eval.checkpoint, model)
+        load_model_weights(folder, model)
         predictor = SAMPredictor(model, tile=int(cfg.eval.tile), overlap=int(cfg.eval.tile) // 4)
         decoder = LineDecoder()
-        localisers["sam"] = lambda sim: decoder(predictor(sim))
+        localisers[name] = lambda sim, p=predictor, d=decoder: d(p(sim))
     return localisers
+
+
+def extra_sam_checkpoints(cfg: DictConfig) -> dict[str, str]:
+    """``eval.extra_sam: {label: folder}``: further SAM-lite checkpoints scored as localisers
+    ``sam_<label>`` on the same matrices as the others (e.g. one trained on other descriptors)."""
+    extra = cfg.eval.get("extra_sam")
+    extra = OmegaConf.to_container(extra, resolve=True) if OmegaConf.is_config(extra) else extra
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict):
+        raise ConfigError(f"eval.extra_sam: expected a mapping label -> checkpoint, got {extra!r}")
+    out = {}
+    for label, folder in extra.items():
+        name = f"sam_{label}"
+        if name in LOCALISERS or not str(label).isidentifier():
+            raise ConfigError(
+                f"eval.extra_sam.{label}: label must be an identifier not giving {name!r}"
+            )
+        if read_state(folder) is None:
+            raise ConfigError(f"eval.extra_sam.{label}={folder}: no SAM checkpoint (state.json)")
+        out[name] = str(folder)
+    return out
 
 
 def experiment_name(cfg: DictConfig) -> str:
@@ -161,6 +190,10 @@ def run(cfg: DictConfig) -> dict:
             "data.train and data.test id ranges overlap; use distinct id_offset values"
         )
     localisers = build_localisers(cfg, names)
+    if cfg.eval.get("value") and str(cfg.eval.value) not in localisers:
+        raise ConfigError(
+            f"eval.value={cfg.eval.value}: not among the localisers {list(localisers)}"
+        )
     train = load_split(train_split, cfg.data.cache_dir)
     test = load_split(test_split, cfg.data.cache_dir)
     check_ground_truth_ids(test)
@@ -243,6 +276,10 @@ def run(cfg: DictConfig) -> dict:
         report["descriptors"][kind] = entry
     head = report["descriptors"][kinds[0]]["localisers"]
     value_name = "sam" if "sam" in head else names[-1]
+    if cfg.eval.get("value"):
+        value_name = str(cfg.eval.value)
+        if value_name not in head:
+            raise ConfigError(f"eval.value={value_name}: not among the localisers {sorted(head)}")
     base_name = "tn" if "tn" in head else names[0]
     payload = {
         "paper": PAPER,

@@ -11,9 +11,32 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vsc_sam.config import check_descriptors, split_config, train_config
+from vsc_sam.checkpoint import read_state
+from vsc_sam.config import ConfigError, check_descriptors, split_config, train_config
 from vsc_sam.pipeline import describe, load_split
 from vsc_sam.training import build_samples, real_pair_samples, train_sam
+
+
+def sscd_checkpoint(cfg: DictConfig, train) -> str:
+    """The stored SSCD checkpoint whose descriptors give SAM's real training matrices. SAM
+    training never trains SSCD itself (the eval step does, on the training split); a checkpoint
+    trained on any video outside this training split is refused."""
+    folder = str(OmegaConf.select(cfg, "sscd.checkpoint", default="") or "")
+    state = read_state(folder) if folder else None
+    if state is None:
+        raise ConfigError(
+            f"sscd.checkpoint={folder!r}: no SSCD checkpoint (state.json); run the eval step with "
+            "descriptors=[...,sscd] first (it trains SSCD on the training split) or drop sscd "
+            "from descriptors"
+        )
+    allowed = set(train.queries) | set(train.refs)
+    outside = sorted(set(state["config"]["train_video_ids"]) - allowed)
+    if outside:
+        raise ConfigError(
+            f"sscd.checkpoint={folder}: trained on {len(outside)} videos outside the training "
+            f"split (e.g. {outside[:3]}); SAM must not see test data"
+        )
+    return folder
 
 
 def run(cfg: DictConfig) -> dict:
@@ -22,29 +45,35 @@ def run(cfg: DictConfig) -> dict:
     train_cfg = train_config(cfg)
     train_split = split_config(cfg, "train")
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    real = []
+    real: list = []
+    real_by_kind: dict[str, int] = {}
     if cfg.data.negatives_per_query >= 0:
         train = load_split(train_split, cfg.data.cache_dir)
         # Whitening is fitted on training refs only; the test split is never touched here.
+        # ``descriptors`` selects whose training-split matrices SAM learns from (all concatenated).
         for kind in kinds:
+            spec = sscd_checkpoint(cfg, train) if kind == "sscd" else cfg.descriptor.model_spec
             (desc,) = describe(
                 kind,
                 train,
                 [train],
                 cfg.descriptor.pca_dim,
                 cfg.descriptor.input_size,
-                cfg.descriptor.model_spec,
+                spec,
             )
             rng = np.random.default_rng(train_cfg.seed)
-            real += real_pair_samples(train, desc, int(cfg.data.negatives_per_query), rng)
+            got = real_pair_samples(train, desc, int(cfg.data.negatives_per_query), rng)
+            real_by_kind[kind] = len(got)
+            real += got
     samples = build_samples(train_cfg, real)
-    out_dir = Path(cfg.output_dir) / "sam"
+    out_dir = Path(str(cfg.get("checkpoint") or Path(cfg.output_dir) / "sam"))
     stats = train_sam(
         samples, train_cfg, model_cfg, out_dir, resume=bool(cfg.trainer.resume), cpu=cfg.trainer.cpu
     )
     stats.update(
         {
             "real_samples": len(real),
+            "real_samples_by_descriptor": real_by_kind,
             "synthetic_samples": train_cfg.n_synthetic,
             "checkpoint": str(out_dir),
         }
