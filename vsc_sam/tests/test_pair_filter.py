@@ -84,3 +84,17 @@ def test_training_pairs_label_ground_truth():
     pairs = dict(training_pairs(Bench, desc, per_query=1))
     # top-1 by similarity (Q1-R1, Q2-R2) plus the GT pair, which retrieval missed
     assert pairs == {("Q1", "R1"): 0, ("Q1", "R3"): 1, ("Q2", "R2"): 0}
+
+
+def test_filter_is_independent_of_the_global_rng():
+    """Same config -> same trained filter, whatever the process drew from torch before."""
+    train_m, train_y = _matrices(40, 0)
+    cfg = PairFilterConfig(size=16, width=8, steps=10, batch_size=16)
+    preds = []
+    for noise in (0, 7):
+        torch.manual_seed(noise)
+        torch.rand(noise + 1)
+        pf = PairFilter(cfg)
+        pf.fit(train_m, train_y)
+        preds.append(pf.predict(train_m))
+    np.testing.assert_array_equal(preds[0], preds[1])

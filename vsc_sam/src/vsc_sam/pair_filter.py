@@ -96,7 +96,10 @@ def training_pairs(bench, desc: dict[str, np.ndarray], per_query: int) -> list[t
 class PairFilter:
     def __init__(self, cfg: PairFilterConfig):
         self.cfg = cfg
-        self.net = PairFilterNet(cfg.width)
+        # Initial weights from cfg.seed alone, not from whatever ran earlier in the process.
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            self.net = PairFilterNet(cfg.width)
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
 
@@ -116,7 +119,6 @@ class PairFilter:
         grids, scalars = self._tensors(matrices)
         y = torch.from_numpy(labels_np)
         pos_weight = torch.tensor((1 - labels_np.mean()) / labels_np.mean())
-        torch.manual_seed(self.cfg.seed)
         rng = np.random.default_rng(self.cfg.seed)
         opt = torch.optim.AdamW(
             self.net.parameters(), self.cfg.lr, weight_decay=self.cfg.weight_decay
