@@ -25,6 +25,12 @@ from jakiro.evaluation import chat_prompt
 from jakiro.pipeline import load_target, set_threads
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def answer_user_turns(target, conv: list[dict], dcfg: DecodeConfig,  # noqa: ANN001
                       max_user_turns: int) -> list[dict]:
     """The conversation's first ``max_user_turns`` user turns, each answered by the target."""
@@ -79,9 +85,7 @@ def regenerate(target, convs: list[list[dict]], out: Path, dcfg: DecodeConfig,  
             fh.flush()
             rows.append(row)
     rows.sort(key=lambda r: r["id"])
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(rows, indent=1))
-    os.replace(tmp, out)
+    _write_atomic(out, json.dumps(rows, indent=1))
     partial.unlink()
     return rows
 
@@ -94,9 +98,7 @@ def write_questions(sharegpt: Path, n: int, out: Path) -> int:
     lines = [json.dumps({"question_id": r["id"], "category": "seen_in_training",
                          "turns": [r["conversations"][0]["value"]]}) for r in rows]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    _write_atomic(out, "\n".join(lines) + "\n")
     return len(lines)
 
 
