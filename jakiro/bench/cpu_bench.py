@@ -3,6 +3,8 @@
 
 Every method of one table runs interleaved per question in one process, so ratios are
 same-run ratios. Usage: python bench/cpu_bench.py [--questions 8] [--steps 300] [--skip-train]
+[--data runs/selfdistill/chitchat192.json] (a ShareGPT file, e.g. from ``jakiro.selfdistill``;
+default: the embedded chit-chat conversations).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main() -> None:
     ap.add_argument("--max-new", type=int, default=96)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--conversations", type=int, default=160)
+    ap.add_argument("--data", default=None,
+                    help="ShareGPT JSON training file (data.conversations); default chitchat")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "bench"))
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--parts", default="t0,budget,vocab,t1")
@@ -41,12 +45,15 @@ def main() -> None:
 
     runs = Path(a.runs)
     data = [f"data.num_conversations={a.conversations}", "data.max_len=160"]
+    if a.data:  # absolute, so the feature-cache key does not depend on the working directory
+        data.append(f"data.conversations={Path(a.data).resolve()}")
     steps = [f"train.max_steps={a.steps}", "train.epochs=50", f"train.save_every={a.steps}"]
     if not a.skip_train:
         for head in ("jakiro", "eagle"):
             tr.run(cfg("train", [f"head={head}", f"out_dir={runs / head}", *data, *steps]))
     cmd = "python bench/cpu_bench.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if k != "skip_train")
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items()
+        if k != "skip_train" and v is not None)
     if a.skip_train:
         cmd += " --skip-train"
     common = [f"eval.heads.jakiro={runs / 'jakiro' / 'head'}",
@@ -83,9 +90,10 @@ def main() -> None:
                "command": cmd + " (budget part)", "rows": rows}
         Path("results/bench_budget.json").write_text(json.dumps(out, indent=1))
         plot_budget(rows, Path("results/bench_budget.png"))
-    if "vocab" in parts:
-        ev.run(cfg("eval", [*common, "eval.hf_peers=false", "eval.methods=[vanilla,jakiro]",
-                            "+eval.full_vocab_draft=true",
+    if "vocab" in parts:  # draft-vocabulary subset vs full vocabulary, same run
+        ev.run(cfg("eval", [*common, "eval.hf_peers=false",
+                            "eval.methods=[vanilla,jakiro,jakiro_full_vocab]",
+                            "eval.headline=jakiro_full_vocab", "eval.baseline=jakiro",
                             "eval.out=results/bench_full_vocab_draft.json"]))
 
 

@@ -64,3 +64,12 @@ def test_bad_options():
         TreeConfig(parent_rule="nearest")
     with pytest.raises(ValueError, match="top_p"):
         SamplingConfig(1.0, top_p=0.0)
+
+
+def test_full_vocab_method_names():
+    from jakiro.eval import split_method
+
+    assert split_method("jakiro_full_vocab") == ("jakiro", True)
+    assert split_method("eagle2") == ("eagle2", False)
+    # An unknown base stays unknown, so build_methods rejects it with the usual error.
+    assert split_method("medusa_full_vocab") == ("medusa_full_vocab", False)

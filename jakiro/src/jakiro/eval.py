@@ -32,27 +32,39 @@ METHODS = {
     "jakiro_no_hybrid": ("jakiro", {"hybrid": False}),
     "jakiro_star": ("jakiro", {"hybrid": False, "candidates": "per_expert"}),
 }
+# "<method>_full_vocab" runs <method> with draft logits over the full vocabulary, so the
+# draft-vocabulary ablation compares both variants within one run.
+FULL_VOCAB = "_full_vocab"
+
+
+def split_method(name: str) -> tuple[str, bool]:
+    """'jakiro_full_vocab' -> ('jakiro', True); 'jakiro' -> ('jakiro', False)."""
+    if name.endswith(FULL_VOCAB) and name[: -len(FULL_VOCAB)] in METHODS:
+        return name[: -len(FULL_VOCAB)], True
+    return name, False
 
 
 def build_methods(ev: dict, target, max_len: int, tree: dict) -> list[Method]:  # noqa: ANN001
     heads = {}
     for name in ev["methods"]:
-        if name != "vanilla" and name not in METHODS:
+        if name != "vanilla" and split_method(name)[0] not in METHODS:
             raise ValueError(f"eval.methods: unknown method {name!r}; expected vanilla or one of "
-                             f"{sorted(METHODS)}")
+                             f"{sorted(METHODS)} (optionally with suffix {FULL_VOCAB!r})")
     for key, path in ev["heads"].items():
-        if any(METHODS.get(m, ("",))[0] == key for m in ev["methods"]):
+        if any(METHODS.get(split_method(m)[0], ("",))[0] == key for m in ev["methods"]):
             heads[key] = load_head(Path(path), target.model.cfg)
     methods = [Method("vanilla", Drafter, 1)]
     for name in ev["methods"]:
         if name == "vanilla":
             continue
-        key, over = METHODS[name]
+        base, full_vocab = split_method(name)
+        key, over = METHODS[base]
         if key not in heads:
             raise ValueError(f"eval.heads: method {name!r} needs eval.heads.{key} (a head dir)")
         head, vocab_ids, _ = heads[key]
         tcfg = TreeConfig(**{**tree, **over})
-        full = ev.get("full_vocab_draft", False) or vocab_ids.numel() == target.model.cfg.vocab_size
+        full = (full_vocab or ev.get("full_vocab_draft", False)
+                or vocab_ids.numel() == target.model.cfg.vocab_size)
         vocab = None if full else vocab_ids
 
         def make(h=head, t=tcfg, v=vocab, n=name) -> Drafter:
