@@ -260,3 +260,20 @@ def test_eval_with_sscd_descriptor(tmp_path):
         eval_main.run(compose_cfg("eval", common + [f"eval.output={tmp_path}/r2.json"]))
     with pytest.raises(ConfigError, match="outside the training split"):
         train_main.run(compose_cfg("train", base + ["descriptors=[sscd]"]))
+
+
+def test_eval_builds_each_sam_checkpoint_with_its_own_width(tmp_path):
+    # extra_sam checkpoints of another width than cfg.model load (architecture from state.json)
+    from omegaconf import OmegaConf
+    from vsc_sam.checkpoint import load_model_weights
+    from vsc_sam.eval import sam_architecture
+
+    torch.manual_seed(0)
+    model = SAMUNet(width=6, depth=2)
+    optimizer = torch.optim.Adam(model.parameters())
+    save_checkpoint(tmp_path / "w6", model, optimizer, 1, {"model": {"width": 6, "depth": 2}})
+    cfg = OmegaConf.create({"model": {"width": 4, "depth": 2}})
+    arch = sam_architecture(cfg, str(tmp_path / "w6"))
+    assert arch == {"width": 6, "depth": 2}
+    load_model_weights(tmp_path / "w6", SAMUNet(**arch))  # would raise on a width mismatch
+    assert sam_architecture(cfg, str(tmp_path / "none")) == {"width": 4, "depth": 2}

@@ -63,13 +63,20 @@ def build_localisers(cfg: DictConfig, names: list[str]) -> dict:
     sam_checkpoints = {"sam": str(cfg.eval.checkpoint)} if "sam" in names else {}
     sam_checkpoints.update(extra_sam_checkpoints(cfg))
     for name, folder in sam_checkpoints.items():
-        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-        model = SAMUNet(**model_cfg)
+        model = SAMUNet(**sam_architecture(cfg, folder))
         load_model_weights(folder, model)
         predictor = SAMPredictor(model, tile=int(cfg.eval.tile), overlap=int(cfg.eval.tile) // 4)
         decoder = LineDecoder()
         localisers[name] = lambda sim, p=predictor, d=decoder: d(p(sim))
     return localisers
+
+
+def sam_architecture(cfg: DictConfig, folder: str) -> dict:
+    """The U-Net settings a checkpoint was trained with (its state.json), so checkpoints of
+    different widths can be scored side by side; ``cfg.model`` only for checkpoints without."""
+    state = read_state(folder) or {}
+    stored = state.get("config", {}).get("model")
+    return dict(stored) if stored else OmegaConf.to_container(cfg.model, resolve=True)
 
 
 def extra_sam_checkpoints(cfg: DictConfig) -> dict[str, str]:
