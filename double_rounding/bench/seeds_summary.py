@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 from pathlib import Path
 
 from scipy import stats
+
+from double_rounding.study import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = "double_rounding_alrs_clamped"
@@ -66,7 +67,7 @@ def summarize(runs: list[dict]) -> dict:
             "baseline_value": mean_acc([r["separate_lsq"]["6"] for r in with_main]),
             "config": with_main[0]["config"], "seed": [r["seed"] for r in with_main],
             "hardware": with_main[-1]["hardware"], "date": with_main[-1]["date"],
-            "seeds": [r["seed"] for r in with_main], "gap_vs_separate": gap,
+            "gap_vs_separate": gap,
             "alrs_minus_no_alrs": alrs, "targets": targets,
             "fp32_per_seed": [r["fp32"]["accuracy"] for r in with_main],
             "command": "python bench/seeds_summary.py"}
@@ -82,7 +83,7 @@ def to_markdown(s: dict) -> str:
             f"{st[b]['mean']:+.2f} ± {st[b]['se']:.2f}" for b in TARGETS) + " |")
         rows.append(f"| {label}: 95% t interval | " + " | ".join(
             f"[{st[b]['ci95'][0]:+.2f}, {st[b]['ci95'][1]:+.2f}]" for b in TARGETS) + " |")
-    return f"Seeds {s['seeds']}\n\n" + "\n".join(rows) + "\n"
+    return f"Seeds {s['seed']}\n\n" + "\n".join(rows) + "\n"
 
 
 def plot(s: dict, path: Path) -> None:
@@ -104,7 +105,7 @@ def plot(s: dict, path: Path) -> None:
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xticks(range(len(bits)), [f"w{b}a{b}" for b in bits])
     ax.set_ylabel("one-shot − separate (points)")
-    ax.set_title(f"paired by seed, n={len(s['seeds'])}, mean and 95% CI; red: target")
+    ax.set_title(f"paired by seed, n={len(s['seed'])}, mean and 95% CI; red: target")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -116,10 +117,8 @@ def main() -> None:
     a = ap.parse_args()
     s = summarize(load_runs(a.results))
     stem = a.results / "bench_multi_seeds"
-    for suffix, text in ((".json", json.dumps(s, indent=1)), (".md", to_markdown(s))):
-        tmp = stem.with_suffix(suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, stem.with_suffix(suffix))
+    write_result(stem.with_suffix(".json"), s)
+    stem.with_suffix(".md").write_text(to_markdown(s))  # a view of the JSON, as bench_multi's
     plot(s, stem.with_suffix(".png"))
     print(to_markdown(s))
 

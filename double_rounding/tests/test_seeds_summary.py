@@ -29,7 +29,7 @@ def test_gaps_are_paired_by_seed_with_t_interval(tmp_path):
     (tmp_path / "bench_multi_seeds.json").write_text("{}")  # its own output is not an input
     s = seeds_summary.summarize(seeds_summary.load_runs(tmp_path))
     gap = s["gap_vs_separate"]["6"]
-    assert s["seeds"] == [0, 1, 2] and gap["per_seed"] == [1.0, 2.0, 3.0]
+    assert s["seed"] == [0, 1, 2] and gap["per_seed"] == [1.0, 2.0, 3.0]
     assert gap["mean"] == 2.0 and gap["sd"] == 1.0 and gap["se"] == pytest.approx(0.58, abs=0.01)
     # t(0.975, 2) = 4.303: 2 ± 4.303 / sqrt(3)
     assert gap["ci95"] == pytest.approx([-0.48, 4.48], abs=0.01)
