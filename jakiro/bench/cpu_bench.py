@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--budgets", default="8,16,24,40,60")
     ap.add_argument("--budget-questions", type=int, default=4)
     a = ap.parse_args()
+    from jakiro.pipeline import write_text_atomic
     from jakiro.plots import plot_budget
 
     from jakiro import eval as ev
@@ -64,7 +65,8 @@ def main() -> None:
     if "t0" in parts:
         r = ev.run(cfg("eval", [*common, "eval.out=results/bench_mtbench_t0.json"]))
         r["headline"] = True
-        Path("results/bench_mtbench_t0.json").write_text(json.dumps(r, indent=1, default=float))
+        write_text_atomic(Path("results/bench_mtbench_t0.json"),
+                          json.dumps(r, indent=1, default=float))
     if "t1" in parts:
         ev.run(cfg("eval", [*common, "eval.temperature=1.0", "eval.hf_peers=false",
                             "eval.methods=[vanilla,eagle2,jakiro]",
@@ -88,7 +90,7 @@ def main() -> None:
                "value": best["speedup"], "baseline": "best speedup over tree budgets (eagle2)",
                "baseline_value": best_e["speedup"], "config": "bench budget sweep",
                "command": cmd + " (budget part)", "rows": rows}
-        Path("results/bench_budget.json").write_text(json.dumps(out, indent=1))
+        write_text_atomic(Path("results/bench_budget.json"), json.dumps(out, indent=1))
         plot_budget(rows, Path("results/bench_budget.png"))
     if "vocab" in parts:  # draft-vocabulary subset vs full vocabulary, same run
         ev.run(cfg("eval", [*common, "eval.hf_peers=false",

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from jakiro.llama import attention_mask
+from jakiro.tree import ancestor_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = "smollm2-135m-instruct"
@@ -34,30 +36,11 @@ def random_tree(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[int
     deepest node, cut at 4 slots (a typical accepted length)."""
     g = torch.Generator().manual_seed(seed)
     parents = [-1] + [int(torch.randint(max(0, i - 3), i, (1,), generator=g)) for i in range(1, n)]
-    depth = [0] * n
-    for i in range(1, n):
-        depth[i] = depth[parents[i]] + 1
-    path = [max(range(n), key=lambda i: depth[i])]
+    depth = ancestor_mask(torch.tensor(parents)).sum(1) - 1
+    path = [int(depth.argmax())]
     while parents[path[-1]] >= 0:
         path.append(parents[path[-1]])
-    return torch.tensor(parents), torch.tensor(depth), path[::-1][:4]
-
-
-def ancestor_mask(parents: torch.Tensor) -> torch.Tensor:
-    n = parents.numel()
-    m = torch.eye(n, dtype=torch.bool)
-    for i, p in enumerate(parents.tolist()):
-        if p >= 0:
-            m[i] |= m[p]
-    return m
-
-
-def hf_mask(tree: torch.Tensor, past: int) -> torch.Tensor:
-    """4D additive float mask: every tree token sees the whole prefix and its tree ancestors."""
-    n = tree.shape[0]
-    mask = torch.zeros(1, 1, n, past + n)
-    mask[0, 0, :, past:] = torch.where(tree, 0.0, float("-inf"))
-    return mask
+    return torch.tensor(parents), depth, path[::-1][:4]
 
 
 def hf_compact(cache, start: int, keep: torch.Tensor) -> None:  # noqa: ANN001 - DynamicCache
@@ -112,7 +95,9 @@ class Bench:
         if extra:
             self.hf_cache.crop(-extra)  # untimed reset to the prefix
         # Mask construction is timed, as it is inside the in-house forward.
-        f_ms, out = timed(lambda: self.hf(t["tokens"], attention_mask=hf_mask(t["mask"], self.past),
+        n = t["tokens"].shape[1]  # 4D additive mask [1, 1, n, past + n]: prefix + tree ancestors
+        f_ms, out = timed(lambda: self.hf(t["tokens"], attention_mask=attention_mask(
+                                              n, self.past, t["mask"], torch.float32)[None, None],
                                           position_ids=t["pos"], cache=self.hf_cache,
                                           use_cache=True))
         c_ms, _ = timed(lambda: hf_compact(self.hf_cache, self.past, t["keep"]))
@@ -167,10 +152,9 @@ def main() -> None:
     a = ap.parse_args()
     import transformers
     from jakiro.eval import PAPER
-    from jakiro.pipeline import hardware, set_threads, today
+    from jakiro.pipeline import hardware, set_threads, today, write_text_atomic
 
     threads = set_threads(1)
-    torch.manual_seed(a.seed)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     res = measure([int(x) for x in a.ns.split(",")], a.reps, a.cache, a.seed)
@@ -192,10 +176,7 @@ def main() -> None:
                        else "HF faster for some n; see rows"),
     }
     path = ROOT / a.out
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")  # no half-written result if interrupted
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(result, indent=1))
     for n, r in res["rows"].items():
         print(f"n={n:3d} ours {r['ours_forward_ms']:.1f}+{r['ours_compact_ms']:.2f} ms  "
               f"hf {r['hf_forward_ms']:.1f}+{r['hf_compact_ms']:.2f} ms  "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import hydra
@@ -17,7 +16,7 @@ from jakiro.decode import DecodeConfig, check_budget
 from jakiro.drafters import Drafter, HeadDrafter, TreeConfig
 from jakiro.evaluation import Method, chat_prompt, hf_peers, run_benchmark
 from jakiro.latency import auto_total_token, latency_curve
-from jakiro.pipeline import hardware, load_target, set_threads, today
+from jakiro.pipeline import hardware, load_target, set_threads, today, write_text_atomic
 from jakiro.plots import plot_eval
 from jakiro.sampling import SamplingConfig
 
@@ -63,8 +62,7 @@ def build_methods(ev: dict, target, max_len: int, tree: dict) -> list[Method]:  
             raise ValueError(f"eval.heads: method {name!r} needs eval.heads.{key} (a head dir)")
         head, vocab_ids, _ = heads[key]
         tcfg = TreeConfig(**{**tree, **over})
-        full = (full_vocab or ev.get("full_vocab_draft", False)
-                or vocab_ids.numel() == target.model.cfg.vocab_size)
+        full = full_vocab or vocab_ids.numel() == target.model.cfg.vocab_size
         vocab = None if full else vocab_ids
 
         def make(h=head, t=tcfg, v=vocab, n=name) -> Drafter:
@@ -130,10 +128,7 @@ def run(cfg: DictConfig) -> dict:
         result["note"] = (f"value/baseline need methods {head_m!r} and {base_m!r} in eval.methods "
                           "(a method missing from this run gives null)")
     path = Path(ev["out"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(result, indent=1, default=float))
     plot_eval(result, path.with_suffix(".png"))
     print(json.dumps({m: {k: v for k, v in s.items() if k in ("tau", "speedup", "identity_rate")}
                       for m, s in first.items()}, indent=1))

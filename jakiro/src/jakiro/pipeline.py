@@ -14,6 +14,14 @@ from jakiro.data import encode_conversation, load_conversations
 from jakiro.features import FeatureSeq, build_feature_store, load_feature_store, store_key
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary sibling, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def set_threads(n: int) -> int:
     if n > 0:
         torch.set_num_threads(n)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,13 +21,7 @@ from jakiro.data import load_conversations
 from jakiro.decode import DecodeConfig, generate
 from jakiro.drafters import Drafter
 from jakiro.evaluation import chat_prompt
-from jakiro.pipeline import load_target, set_threads
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from jakiro.pipeline import load_target, set_threads, write_text_atomic
 
 
 def answer_user_turns(target, conv: list[dict], dcfg: DecodeConfig,  # noqa: ANN001
@@ -85,7 +78,7 @@ def regenerate(target, convs: list[list[dict]], out: Path, dcfg: DecodeConfig,  
             fh.flush()
             rows.append(row)
     rows.sort(key=lambda r: r["id"])
-    _write_atomic(out, json.dumps(rows, indent=1))
+    write_text_atomic(out, json.dumps(rows, indent=1))
     partial.unlink()
     return rows
 
@@ -98,7 +91,7 @@ def write_questions(sharegpt: Path, n: int, out: Path) -> int:
     lines = [json.dumps({"question_id": r["id"], "category": "seen_in_training",
                          "turns": [r["conversations"][0]["value"]]}) for r in rows]
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out, "\n".join(lines) + "\n")
+    write_text_atomic(out, "\n".join(lines) + "\n")
     return len(lines)
 
 
