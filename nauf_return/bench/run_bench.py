@@ -96,7 +96,7 @@ def run_bench(cfg: DictConfig) -> dict:
     setup_seconds = time.time() - start
     rows, details = [], {}
     record = None
-    for k, method in enumerate(methods):
+    for method in methods:
         t = time.time()
         torch.manual_seed(int(cfg.seed))
         mu = pipeline.unlearn(cfg, method, mo, tok, bench, accelerator, out_dir)
@@ -108,13 +108,12 @@ def run_bench(cfg: DictConfig) -> dict:
         del mu
         # Rewritten after every method, so a long run that is stopped early keeps its numbers
         # ("complete": false until the last method is done).
-        record = write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start,
-                               complete=k == len(methods) - 1)
+        record = write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start)
     return record
 
 
-def write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start,
-                  complete: bool) -> dict:
+def write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start) -> dict:
+    complete = len(rows) == len(cfg.methods)
     nauf = [r for r in rows if "refuse" in r["method"]]
     base = [r for r in rows if "refuse" not in r["method"]]
     best_nauf = max(nauf, key=lambda r: r["average"]) if nauf else None

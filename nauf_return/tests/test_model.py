@@ -61,4 +61,6 @@ def test_prompt_system_message_replaces_the_default():
     assert [m["role"] for m in default] == ["user"]
     custom = PromptFormat("{question}", system="Be brief.").messages("Where was Ann Lee born ?")
     assert custom[0] == {"role": "system", "content": "Be brief."}
-    assert PromptFormat("{question}", system="Be brief.").prompt_ids(tok, "Ann Lee ?")
+    plain = PromptFormat("{question}").prompt_ids(tok, "Ann Lee ?")
+    with_system = PromptFormat("{question}", system="Be brief.").prompt_ids(tok, "Ann Lee ?")
+    assert len(with_system) > len(plain) and with_system[-len(plain):] == plain

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from nauf_return import pipeline
 from nauf_return.cli import CONFIG_DIR, guarded, set_threads
 from nauf_return.errors import ConfigError
-from nauf_return.model import add_lora
+from nauf_return.model import lora_from_cfg
 from nauf_return.results import write_result
 from nauf_return.world import build_world
 
@@ -26,8 +26,7 @@ def load_unlearned(cfg, mo, path: Path):
                           "with the same output_dir and method first")
     model = copy.deepcopy(mo)
     if cfg.lora.enabled:
-        model = add_lora(model, int(cfg.lora.r), int(cfg.lora.alpha), float(cfg.lora.dropout),
-                         list(cfg.lora.target_modules), cfg.lora.get("last_layers"))
+        model = lora_from_cfg(model, cfg.lora)
     params = dict(model.named_parameters())
     weights = load_file(str(weights_path))
     unknown = [k for k in weights if k not in params]

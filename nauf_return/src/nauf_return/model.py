@@ -169,3 +169,10 @@ def add_lora(model, r: int, alpha: int, dropout: float, target_modules: list[str
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
                         target_modules=list(target_modules), task_type="CAUSAL_LM", **extra)
     return get_peft_model(model, config)
+
+
+def lora_from_cfg(model, lora_cfg, dropout: float | None = None):
+    """``add_lora`` with the settings of a ``lora:`` config block (``dropout`` overrides it)."""
+    drop = float(lora_cfg.dropout) if dropout is None else dropout
+    return add_lora(model, int(lora_cfg.r), int(lora_cfg.alpha), drop,
+                    list(lora_cfg.target_modules), lora_cfg.get("last_layers"))

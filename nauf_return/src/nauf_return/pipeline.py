@@ -29,7 +29,7 @@ from nauf_return.inference import generate_answers
 from nauf_return.judge import build_judge
 from nauf_return.losses import Method, parse_method
 from nauf_return.metrics import bootstrap_average_ci, mean_ci, unlearning_scores
-from nauf_return.model import add_lora, load_model, tiny_llama, word_tokenizer
+from nauf_return.model import load_model, lora_from_cfg, tiny_llama, word_tokenizer
 from nauf_return.prompting import PromptFormat
 from nauf_return.records import atomic_write_text
 from nauf_return.splits import Benchmark, write_benchmark
@@ -120,8 +120,7 @@ def inject_knowledge(cfg, model, tokenizer, world: World, accelerator, out_dir: 
     check = [p for p in world.known if p.name in names]
     use_lora = bool(inj.get("lora", False))
     if use_lora:
-        model = add_lora(model, int(cfg.lora.r), int(cfg.lora.alpha), 0.0,
-                         list(cfg.lora.target_modules), cfg.lora.get("last_layers"))
+        model = lora_from_cfg(model, cfg.lora, dropout=0.0)
     dataset = SFTDataset(world.known, tokenizer, fmt, bool(inj.get("biographies", True)))
     loop = LoopConfig(**_loop_kwargs(inj, int(cfg.seed)))
     every = int(inj.check_every)
@@ -216,8 +215,7 @@ def unlearn(cfg, method: Method, mo, tokenizer, bench: Benchmark, accelerator,
     policy.requires_grad_(True)  # M_o may have been frozen as an earlier method's reference
     reference = None
     if cfg.lora.enabled:
-        policy = add_lora(policy, int(cfg.lora.r), int(cfg.lora.alpha), float(cfg.lora.dropout),
-                          list(cfg.lora.target_modules), cfg.lora.get("last_layers"))
+        policy = lora_from_cfg(policy, cfg.lora)
     elif method.needs_reference:
         reference = mo  # a frozen copy of M_o (no LoRA: adapters cannot be disabled)
         reference.requires_grad_(False)
