@@ -112,21 +112,16 @@ def evaluate(cfg: DictConfig) -> dict:
     for name, path in checkpoints.items():
         model, tok, meta = load_checkpoint(path, ev.tokenizer)
         model.eval()
-        if model.spec.use_latent and model.spec.latent_type == "gaussian":
-            diag = cvae_diagnostics(model, tok, pairs[:64], int(cfg.data.max_source),
-                                    int(cfg.data.max_target))
+        if model.spec.use_latent:
+            gaussian = model.spec.latent_type == "gaussian"
+            diag_fn = cvae_diagnostics if gaussian else latent_diagnostics
+            diag = diag_fn(model, tok, pairs[:64], int(cfg.data.max_source),
+                           int(cfg.data.max_target))
             s = _settings(cfg)
-            key = f"{name}/prior-{s.method}"
+            key = f"{name}/{'prior' if gaussian else f'ddim{s.ddim_steps}'}-{s.method}"
             rows[key] = decode_rows(model, tok, contexts, k=int(ev.k), settings=s, **common)
             rows[key]["latent_diagnostics"] = diag
-        elif model.spec.use_latent:
-            diag = latent_diagnostics(model, tok, pairs[:64], int(cfg.data.max_source),
-                                      int(cfg.data.max_target))
-            s = _settings(cfg)
-            rows[f"{name}/ddim{s.ddim_steps}-{s.method}"] = decode_rows(
-                model, tok, contexts, k=int(ev.k), settings=s, **common)
-            rows[f"{name}/ddim{s.ddim_steps}-{s.method}"]["latent_diagnostics"] = diag
-            for steps in ev.ddim_study:
+            for steps in ([] if gaussian else ev.ddim_study):
                 for spacing in ("stride", "trailing"):
                     s = _settings(cfg, ddim_steps=int(steps), spacing=spacing,
                                   method=str(ev.study_method))

@@ -86,7 +86,7 @@ class GaussianLatent(nn.Module):
         super().__init__()
         if prior not in ("learned", "standard"):
             raise ValueError(f"prior must be 'learned' or 'standard', got {prior!r}")
-        self.slots, self.latent_dim, self.d, self.prior_kind = slots, latent_dim, d, prior
+        self.slots, self.latent_dim, self.d = slots, latent_dim, d
         self.prior_net = (nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 2 * latent_dim))
                           if prior == "learned" else None)
         self.posterior_net = nn.Sequential(nn.Linear(d + slots * d, d), nn.Tanh(),
