@@ -10,7 +10,7 @@ from jakiro.assets import Target
 from jakiro.data import load_conversations, load_questions
 from jakiro.decode import DecodeConfig, generate
 from jakiro.drafters import Drafter
-from jakiro.selfdistill import answer_user_turns, regenerate, write_questions
+from jakiro.selfdistill import _resume, answer_user_turns, regenerate, write_questions
 
 CONVS = [
     [{"role": "user", "content": "hi there"}, {"role": "assistant", "content": "hello"},
@@ -75,6 +75,30 @@ def test_resume_rejects_rows_of_other_data(target, tmp_path):
     with pytest.raises(ValueError, match="x.json.partial.jsonl: row 0 does not match"):
         regenerate(target, CONVS, tmp_path / "x.json", DCFG)
     assert not (tmp_path / "x.json").exists()
+
+
+def test_resume_drops_a_torn_last_line(target, tmp_path):
+    full = regenerate(target, CONVS, tmp_path / "sd.json", DCFG)
+    # Killed while appending the second row: only part of it reached the file.
+    partial = tmp_path / "again.json.partial.jsonl"
+    first = json.dumps(full[0]) + "\n"
+    partial.write_text(first + json.dumps(full[1])[:30])
+    assert _resume(partial, CONVS) == full[:1]
+    assert partial.read_text() == first
+    assert regenerate(target, CONVS, tmp_path / "again.json", DCFG) == full
+    assert (tmp_path / "again.json").read_text() == (tmp_path / "sd.json").read_text()
+    assert not partial.exists()
+
+
+def test_resume_rejects_a_bad_line_before_the_last(tmp_path):
+    rows = [{"id": i, "conversations": [{"from": "human", "value": CONVS[i][0]["content"]},
+                                        {"from": "gpt", "value": "x"}]} for i in (0, 1)]
+    partial = tmp_path / "x.json.partial.jsonl"
+    text = json.dumps(rows[0]) + "\n" + json.dumps(rows[1])[:30] + "\n" + json.dumps(rows[1]) + "\n"
+    partial.write_text(text)
+    with pytest.raises(ValueError, match=r"x\.json\.partial\.jsonl: line 2 is not valid JSON"):
+        _resume(partial, CONVS)
+    assert partial.read_text() == text  # nothing dropped: only a torn last line is repaired
 
 
 def test_needs_a_tokenizer(tiny_target):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import torch
@@ -75,6 +75,49 @@ def chat_prompt(tokenizer, history: list[dict]) -> torch.Tensor:  # noqa: ANN001
     return ids[0]
 
 
+def answer_turns(
+    tokenizer,  # noqa: ANN001 - a HF tokenizer with a chat template
+    turns: list[str],
+    respond: Callable[[int, torch.Tensor], list[int]],
+    eos_ids: Collection[int],
+    strip: bool = False,
+) -> list[dict]:
+    """The chat history of ``turns``, each answered by ``respond(turn_index, prompt)`` (the
+    generated ids): a turn's prompt holds the answers to the earlier turns, stop ids dropped."""
+    eos = set(eos_ids)
+    history: list[dict] = []
+    for ti, turn in enumerate(turns):
+        history.append({"role": "user", "content": turn})
+        tokens = respond(ti, chat_prompt(tokenizer, history))
+        text = tokenizer.decode([t for t in tokens if t not in eos], skip_special_tokens=True)
+        history.append({"role": "assistant", "content": text.strip() if strip else text})
+    return history
+
+
+def _run_turn(
+    target,  # noqa: ANN001 - assets.Target
+    prompt: torch.Tensor,
+    methods: list[Method],
+    extra: dict[str, Callable[[torch.Tensor], tuple[list[int], float]]],
+    stats: dict[str, MethodStats],
+    dcfg: DecodeConfig,
+    seed: int,
+) -> list[int]:
+    """Every method and peer on one prompt; returns the first method's (vanilla's) tokens."""
+    ref: list[int] = []
+    for i, m in enumerate(methods):
+        res = generate(target.model, m.make(), prompt, dcfg, m.tree_tokens, seed=seed)
+        stats[m.name].results.append(res)
+        if i == 0:
+            ref = res.tokens
+        stats[m.name].identical.append(res.tokens == ref)
+    for name, fn in extra.items():
+        toks, secs = fn(prompt)
+        stats[name].results.append(DecodeResult(tokens=toks, total_s=secs))
+        stats[name].identical.append(toks == ref)
+    return ref
+
+
 def run_benchmark(
     target,  # noqa: ANN001 - assets.Target
     questions: list[Question],
@@ -94,29 +137,15 @@ def run_benchmark(
     stats = {m.name: MethodStats() for m in methods}
     extra = extra or {}
     stats.update({name: MethodStats() for name in extra})
-    eos = set(dcfg.eos_ids)
     for qi, q in enumerate(questions):
-        history: list[dict] = []
-        for ti, turn in enumerate(q.turns):
-            history.append({"role": "user", "content": turn})
-            prompt = chat_prompt(target.tokenizer, history)
-            ref = None
-            for m in methods:
-                res = generate(target.model, m.make(), prompt, dcfg, m.tree_tokens,
-                               seed=seed + 1000 * qi + ti)
-                stats[m.name].results.append(res)
-                if ref is None:
-                    ref = res.tokens
-                stats[m.name].identical.append(res.tokens == ref)
-            for name, fn in extra.items():
-                toks, secs = fn(prompt)
-                stats[name].results.append(DecodeResult(tokens=toks, total_s=secs))
-                stats[name].identical.append(toks == ref)
-            answer = [t for t in ref if t not in eos]
-            history.append({"role": "assistant",
-                            "content": target.tokenizer.decode(answer, skip_special_tokens=True)})
+
+        def respond(ti: int, prompt: torch.Tensor, qi: int = qi) -> list[int]:
+            ref = _run_turn(target, prompt, methods, extra, stats, dcfg, seed + 1000 * qi + ti)
             if progress:
                 progress(f"q{qi} turn{ti}: {len(ref)} tokens")
+            return ref
+
+        answer_turns(target.tokenizer, q.turns, respond, dcfg.eos_ids)
     return stats
 
 

@@ -3,7 +3,7 @@
 A draft head learns to predict the target's own continuation. Human replies (chit-chat) are far
 from what the target writes at decode time, which keeps acceptance low; EAGLE's authors
 regenerate ShareGPT with the target for the same reason. This keeps the user turns of each
-conversation, answers them greedily with the target (vanilla decode loop, the evaluation's chat
+conversation, answers them greedily with the target (the evaluation's vanilla turn loop and chat
 template) and writes a ShareGPT JSON file for ``data.conversations=<file>``.
 
     python -m jakiro.selfdistill --out runs/selfdistill/chitchat.json --conversations 64
@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from jakiro.data import load_conversations
 from jakiro.decode import DecodeConfig, generate
 from jakiro.drafters import Drafter
-from jakiro.evaluation import chat_prompt
+from jakiro.evaluation import answer_turns
 from jakiro.pipeline import load_target, set_threads, write_text_atomic
 
 
@@ -29,15 +31,12 @@ def answer_user_turns(target, conv: list[dict], dcfg: DecodeConfig,  # noqa: ANN
     """The conversation's first ``max_user_turns`` user turns, each answered by the target."""
     if target.tokenizer is None:
         raise ValueError(f"model {target.name!r} has no tokenizer; cannot apply a chat template")
-    eos = set(dcfg.eos_ids)
-    history: list[dict] = []
-    for turn in [t for t in conv if t["role"] == "user"][:max_user_turns]:
-        history.append({"role": "user", "content": turn["content"]})
-        res = generate(target.model, Drafter(), chat_prompt(target.tokenizer, history), dcfg)
-        text = target.tokenizer.decode([t for t in res.tokens if t not in eos],
-                                       skip_special_tokens=True).strip()
-        history.append({"role": "assistant", "content": text})
-    return history
+    turns = [t["content"] for t in conv if t["role"] == "user"][:max_user_turns]
+
+    def respond(_turn: int, prompt: torch.Tensor) -> list[int]:
+        return generate(target.model, Drafter(), prompt, dcfg).tokens
+
+    return answer_turns(target.tokenizer, turns, respond, dcfg.eos_ids, strip=True)
 
 
 def to_sharegpt(index: int, history: list[dict]) -> dict:
@@ -46,11 +45,31 @@ def to_sharegpt(index: int, history: list[dict]) -> dict:
                                            for t in history]}
 
 
+def _read_partial(partial: Path) -> list[dict]:
+    """The rows of ``partial``. An unparsable last line is dropped from the file: a kill while
+    appending tears only the row being written, which the rerun answers again."""
+    lines = partial.read_text().splitlines(keepends=True)
+    last = max((n for n, line in enumerate(lines) if line.strip()), default=-1)
+    rows: list[dict] = []
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if n != last:
+                raise ValueError(f"{partial}: line {n + 1} is not valid JSON ({e.msg}); "
+                                 "delete the file to start over") from e
+            write_text_atomic(partial, "".join(lines[:n]))
+            print(f"{partial}: dropped a torn last line ({n + 1})", file=sys.stderr)
+    return rows
+
+
 def _resume(partial: Path, convs: list[list[dict]]) -> list[dict]:
     """Rows already written by an interrupted run; each must start with its conversation's turn."""
     if not partial.exists():
         return []
-    rows = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+    rows = _read_partial(partial)
     for row in rows:
         i = row["id"]
         first_user = next((t["content"] for t in convs[i] if t["role"] == "user"), None) \
