@@ -5,7 +5,8 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from diffusiondialog.data import FORMATS
-from diffusiondialog.model import CVAE_LOSS_NAMES, LOSS_NAMES, ModelSpec
+from diffusiondialog.latent import check_prior
+from diffusiondialog.model import ModelSpec, check_loss_weights
 
 MODEL_KINDS = ("diffusiondialog", "bart", "cvae")
 DATA_FORMATS = ("chitchat", *FORMATS)
@@ -24,17 +25,13 @@ def validate_train_config(cfg: DictConfig) -> None:
         raise ValueError(f"model.kind must be one of {MODEL_KINDS}, got {cfg.model.kind!r}")
     if cfg.data.format not in DATA_FORMATS:
         raise ValueError(f"data.format must be one of {DATA_FORMATS}, got {cfg.data.format!r}")
-    names = CVAE_LOSS_NAMES if cfg.model.kind == "cvae" else LOSS_NAMES
-    unknown = set(cfg.model.loss_weights) - set(names)
-    if unknown:
-        raise ValueError(f"model.loss_weights: unknown {sorted(unknown)}; expected {names}")
+    latent_type = "gaussian" if cfg.model.kind == "cvae" else "diffusion"
+    check_loss_weights(cfg.model.loss_weights, latent_type)
     if cfg.model.kind == "cvae":
         _require(cfg, ["model.cvae.latent_dim", "model.cvae.prior"])
         if int(cfg.model.cvae.latent_dim) < 1:
             raise ValueError(f"model.cvae.latent_dim must be >= 1, got {cfg.model.cvae.latent_dim}")
-        if cfg.model.cvae.prior not in ("learned", "standard"):
-            raise ValueError(f"model.cvae.prior must be learned or standard, got "
-                             f"{cfg.model.cvae.prior!r}")
+        check_prior(cfg.model.cvae.prior)
         if float(cfg.model.cvae.free_bits) < 0 or int(cfg.model.cvae.kl_anneal_steps) < 0:
             raise ValueError("model.cvae.free_bits and kl_anneal_steps must be >= 0")
     for key in ("trainer.steps", "trainer.batch_size", "trainer.grad_accum", "data.max_source",

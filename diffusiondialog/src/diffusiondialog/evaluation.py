@@ -6,6 +6,7 @@ import datetime
 import json
 import platform
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from diffusiondialog.batching import collate
 from diffusiondialog.checkpoint import atomic_write_text, load_checkpoint, read_meta
 from diffusiondialog.data import load_dataset
 from diffusiondialog.inference import DecodeSettings, Timing, generate
+from diffusiondialog.latent import gaussian_kl
 from diffusiondialog.metrics import response_suite
 from diffusiondialog.model import token_nll
 
@@ -39,19 +41,28 @@ def decode_rows(model, tok, contexts, refs, k: int, settings: DecodeSettings, se
     return row
 
 
+def _gold_setup(model, tok, pairs, max_source: int, max_target: int
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor, Callable[[torch.Tensor], float]]:
+    """The gold batch, its encoded contexts, and latent (B, slots, d) -> mean token NLL of the
+    gold responses, shared by both diagnostics."""
+    batch = collate(tok, pairs, max_source, max_target, model.spec.max_turn)
+    enc = model.encode_context(batch["context_ids"], batch["context_mask"], batch["roles"],
+                               batch["turns"])
+
+    def nll(latent: torch.Tensor) -> float:
+        logits = model.decode_logits(batch["decoder_input_ids"], enc, batch["context_mask"],
+                                     latent)
+        return token_nll(logits, batch["labels"]).mean().item()
+    return batch, enc, nll
+
+
 @torch.no_grad()
 def latent_diagnostics(model, tok, pairs, max_source: int, max_target: int) -> dict:
     """Does the decoder use the latent? Token NLL of the gold response given its own posterior
     latent z0, given another example's z0 (shuffled), and the spread of z0 across examples
     (collapse monitor). own < shuffled means the latent carries response information."""
-    batch = collate(tok, pairs, max_source, max_target, model.spec.max_turn)
-    enc = model.encode_context(batch["context_ids"], batch["context_mask"], batch["roles"],
-                               batch["turns"])
+    batch, _, nll = _gold_setup(model, tok, pairs, max_source, max_target)
     z0 = model.encode_latent(batch["decoder_input_ids"], batch["decoder_mask"])
-
-    def nll(z):
-        logits = model.decode_logits(batch["decoder_input_ids"], enc, batch["context_mask"], z)
-        return token_nll(logits, batch["labels"]).mean().item()
     return {"nll_own_z0": nll(z0), "nll_shuffled_z0": nll(z0.roll(1, dims=0)),
             "z0_var_across_examples": z0.var(dim=0).mean().item(), "pairs": len(pairs)}
 
@@ -61,18 +72,14 @@ def cvae_diagnostics(model, tok, pairs, max_source: int, max_target: int) -> dic
     """CVAE counterpart of `latent_diagnostics`: NLL of the gold response given its own
     posterior mean, another example's posterior mean, and the prior mean; mean KL(q || p) and
     the spread of the posterior means (KL collapse shows as KL ~ 0 and equal NLLs)."""
-    from diffusiondialog.latent import gaussian_kl
-    batch = collate(tok, pairs, max_source, max_target, model.spec.max_turn)
+    batch, enc, decoder_nll = _gold_setup(model, tok, pairs, max_source, max_target)
     mask = batch["context_mask"]
-    enc = model.encode_context(batch["context_ids"], mask, batch["roles"], batch["turns"])
     mu_q, logvar_q = model.posterior(enc, mask, batch["decoder_input_ids"],
                                      batch["decoder_mask"])
     mu_p, logvar_p = model.gaussian.prior(enc, mask)
 
-    def nll(z):
-        logits = model.decode_logits(batch["decoder_input_ids"], enc, mask,
-                                     model.gaussian.to_decoder(z))
-        return token_nll(logits, batch["labels"]).mean().item()
+    def nll(z: torch.Tensor) -> float:
+        return decoder_nll(model.gaussian.to_decoder(z))
     kl = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)
     return {"nll_own_posterior_mean": nll(mu_q), "nll_shuffled_posterior_mean":
             nll(mu_q.roll(1, dims=0)), "nll_prior_mean": nll(mu_p),

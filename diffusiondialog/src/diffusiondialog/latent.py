@@ -66,11 +66,24 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
 
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps. The caller draws eps, so each call site keeps its own RNG order."""
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
 def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor,
                 logvar_p: torch.Tensor) -> torch.Tensor:
     """KL(N(mu_q, var_q) || N(mu_p, var_p)) per dimension (diagonal Gaussians), in nats."""
     return 0.5 * (logvar_p - logvar_q
                   + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
+
+
+PRIORS = ("learned", "standard")
+
+
+def check_prior(prior: str, field: str = "model.cvae.prior") -> None:
+    if prior not in PRIORS:
+        raise ValueError(f"{field} must be one of {PRIORS}, got {prior!r}")
 
 
 class GaussianLatent(nn.Module):
@@ -84,8 +97,7 @@ class GaussianLatent(nn.Module):
 
     def __init__(self, d: int, slots: int, latent_dim: int, prior: str = "learned") -> None:
         super().__init__()
-        if prior not in ("learned", "standard"):
-            raise ValueError(f"prior must be 'learned' or 'standard', got {prior!r}")
+        check_prior(prior)
         self.slots, self.latent_dim, self.d = slots, latent_dim, d
         self.prior_net = (nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 2 * latent_dim))
                           if prior == "learned" else None)

@@ -6,6 +6,7 @@ models share one code path and differ only in the latent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -22,7 +23,13 @@ from diffusiondialog.bart_layers import (
     padding_allowed,
 )
 from diffusiondialog.diffusion import GaussianDiffusion
-from diffusiondialog.latent import GaussianLatent, LatentDenoiser, ResidualProjection, gaussian_kl
+from diffusiondialog.latent import (
+    GaussianLatent,
+    LatentDenoiser,
+    ResidualProjection,
+    gaussian_kl,
+    reparameterise,
+)
 
 ROLE_RESPONSE, TURN_RESPONSE = 2, 1
 
@@ -64,17 +71,22 @@ CVAE_LOSS_NAMES = ("reconstruction", "kl", "bow")
 LATENT_TYPES = ("diffusion", "gaussian")
 
 
+def check_loss_weights(keys: Iterable[str], latent_type: str,
+                       field: str = "model.loss_weights") -> None:
+    names = CVAE_LOSS_NAMES if latent_type == "gaussian" else LOSS_NAMES
+    unknown = set(keys) - set(names)
+    if unknown:
+        raise ValueError(f"{field} has unknown keys {sorted(unknown)}; "
+                         f"expected a subset of {names}")
+
+
 class DialogModel(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         if spec.latent_type not in LATENT_TYPES:
             raise ValueError(f"latent_type must be one of {LATENT_TYPES}, got "
                              f"{spec.latent_type!r}")
-        names = CVAE_LOSS_NAMES if spec.latent_type == "gaussian" else LOSS_NAMES
-        unknown = set(spec.loss_weights) - set(names)
-        if unknown:
-            raise ValueError(f"model.loss_weights has unknown keys {sorted(unknown)}; "
-                             f"expected a subset of {names}")
+        check_loss_weights(spec.loss_weights, spec.latent_type)
         self.spec = spec
         cfg = spec.bart_config()
         self.cfg = cfg
@@ -173,7 +185,7 @@ class DialogModel(nn.Module):
         """
         if self.spec.latent_type == "gaussian":
             mu, logvar = self.gaussian.prior(enc, enc_mask)
-            return self.gaussian.to_decoder(mu + torch.exp(0.5 * logvar) * x_T)
+            return self.gaussian.to_decoder(reparameterise(mu, logvar, x_T))
         return self.diffusion.ddim_sample(
             lambda x, t: self.denoise(x, t, enc, enc_mask), x_T, steps, spacing, clamp
         )
@@ -239,8 +251,7 @@ class DialogModel(nn.Module):
         mu_p, logvar_p = self.gaussian.prior(enc, mask)
         eps = torch.randn(mu_q.shape, generator=generator, device=mu_q.device,
                           dtype=mu_q.dtype)
-        z = mu_q + torch.exp(0.5 * logvar_q) * eps
-        latent = self.gaussian.to_decoder(z)
+        latent = self.gaussian.to_decoder(reparameterise(mu_q, logvar_q, eps))
         rec = token_nll(self.decode_logits(batch["decoder_input_ids"], enc, mask, latent),
                         labels)
         kl_dims = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p)  # (B, latent_dim)
