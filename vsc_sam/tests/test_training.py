@@ -142,6 +142,15 @@ def test_config_errors(tmp_path):
         eval_main.run(compose_cfg("eval", TINY + EVAL + ["eval.localisers=[magic]"]))
     with pytest.raises(ConfigError, match="no SAM checkpoint"):
         eval_main.run(compose_cfg("eval", TINY + EVAL + [f"output_dir={tmp_path}"]))
+    # Bad SSCD / pair-filter fields fail before a split is generated or a descriptor computed.
+    early = TINY + EVAL + ["eval.localisers=[tn]", f"data.cache_dir={tmp_path}/cache"]
+    with pytest.raises(ConfigError, match="sscd: .*colour"):
+        eval_main.run(compose_cfg("eval", early + ["descriptors=[sscd]", "+sscd.colour=1"]))
+    with pytest.raises(ConfigError, match="pair_filter: .*colour"):
+        eval_main.run(
+            compose_cfg("eval", early + ["pair_filter.enabled=true", "+pair_filter.colour=1"])
+        )
+    assert not (tmp_path / "cache").exists()
 
 
 def test_end_to_end_train_and_eval(tmp_path):

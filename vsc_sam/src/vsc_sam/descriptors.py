@@ -78,24 +78,30 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 @torch.no_grad()
+def preprocess(frames: np.ndarray | list[np.ndarray], input_size: int) -> torch.Tensor:
+    """RGB uint8 frames -> resized, ImageNet-normalised NCHW float batch (every CNN here)."""
+    batch = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(np.asarray(f)).resize((input_size, input_size), Image.BILINEAR)
+            )
+            for f in frames
+        ]
+    ).astype(np.float32)
+    batch = (batch / 255 - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+
+
 def cnn_features(
     frames: np.ndarray, model: torch.nn.Module, input_size: int = 128, batch_size: int = 64
 ) -> np.ndarray:
     """Mean-pooled last-stage EfficientNet features (1280-d) per frame."""
-    out = []
-    for start in range(0, len(frames), batch_size):
-        batch = (
-            np.stack(
-                [
-                    np.asarray(Image.fromarray(f).resize((input_size, input_size), Image.BILINEAR))
-                    for f in frames[start : start + batch_size]
-                ]
-            ).astype(np.float32)
-            / 255
-        )
-        batch = (batch - IMAGENET_MEAN) / IMAGENET_STD
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
-        out.append(model.extract_features(x).mean((2, 3)).numpy())
+    out = [
+        model.extract_features(preprocess(frames[i : i + batch_size], input_size))
+        .mean((2, 3))
+        .numpy()
+        for i in range(0, len(frames), batch_size)
+    ]
     return np.concatenate(out).astype(np.float32)
 
 

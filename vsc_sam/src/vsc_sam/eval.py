@@ -126,39 +126,51 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def ensure_sscd(cfg: DictConfig, train, test) -> str:
-    """Train the SSCD descriptor on the training split unless ``sscd.checkpoint`` holds one; a
-    stored checkpoint whose training ids touch the test split is refused (leakage)."""
-    folder = str(cfg.sscd.checkpoint)
-    test_ids = set(test.queries) | set(test.refs)
+def sscd_config(cfg: DictConfig) -> SSCDConfig:
     fields = {k: v for k, v in OmegaConf.to_container(cfg.sscd).items() if k != "checkpoint"}
     try:
-        sscd_cfg = SSCDConfig(**fields)
+        return SSCDConfig(**fields)
     except TypeError as error:
         raise ConfigError(f"sscd: {error}") from None
+
+
+def pair_filter_config(cfg: DictConfig) -> PairFilterConfig:
+    fields = {k: v for k, v in OmegaConf.to_container(cfg.pair_filter).items() if k != "enabled"}
+    try:
+        return PairFilterConfig(**fields)
+    except TypeError as error:
+        raise ConfigError(f"pair_filter: {error}") from None
+
+
+def ensure_sscd(cfg: DictConfig, sscd_cfg: SSCDConfig, train, test) -> tuple[str, dict]:
+    """Train the SSCD descriptor on the training split unless ``sscd.checkpoint`` holds one; a
+    stored checkpoint whose training ids touch the test split is refused (leakage). Returns the
+    folder and its state."""
+    folder = str(cfg.sscd.checkpoint)
+    test_ids = set(test.queries) | set(test.refs)
     state = read_state(folder)
     if state is None:
         train_sscd(training_videos(train), sscd_cfg, folder, forbidden_ids=test_ids)
-    else:
-        check_no_leakage(state["config"]["train_video_ids"], test_ids)
-        if state["config"]["sscd"] != asdict(sscd_cfg):
-            raise ConfigError(
-                f"sscd.checkpoint={folder} was trained with {state['config']['sscd']}, but the "
-                f"config asks for {asdict(sscd_cfg)}; delete the folder or point sscd.checkpoint "
-                "elsewhere"
-            )
-        print(f"[sscd] using checkpoint {folder} (step {state['step']})", flush=True)
-    return folder
+        return folder, read_state(folder)
+    check_no_leakage(state["config"]["train_video_ids"], test_ids)
+    if state["config"]["sscd"] != asdict(sscd_cfg):
+        raise ConfigError(
+            f"sscd.checkpoint={folder} was trained with {state['config']['sscd']}, but the "
+            f"config asks for {asdict(sscd_cfg)}; delete the folder or point sscd.checkpoint "
+            "elsewhere"
+        )
+    print(f"[sscd] using checkpoint {folder} (step {state['step']})", flush=True)
+    return folder, state
 
 
-def fit_pair_filter(cfg: DictConfig, train, train_desc, matrices) -> tuple[dict | None, dict]:
+def fit_pair_filter(
+    pf_cfg: PairFilterConfig, train, train_desc, matrices
+) -> tuple[dict | None, dict]:
     """Train the pair filter on training-split pairs; copy probabilities of the test pairs."""
-    fields = {k: v for k, v in OmegaConf.to_container(cfg.pair_filter).items() if k != "enabled"}
-    pf_cfg = PairFilterConfig(**fields)
     labelled = training_pairs(train, train_desc, pf_cfg.per_query)
     labels = [y for _, y in labelled]
     info = {
-        "config": fields,
+        "config": asdict(pf_cfg),
         "n_train_pairs": len(labelled),
         "train_positive_fraction": float(np.mean(labels)) if labels else 0.0,
     }
@@ -171,6 +183,22 @@ def fit_pair_filter(cfg: DictConfig, train, train_desc, matrices) -> tuple[dict 
     keys = list(matrices)
     probs = dict(zip(keys, pair_filter.predict([matrices[k] for k in keys]).tolist(), strict=True))
     return probs, info
+
+
+def score(cfg: DictConfig, gts, predictions, query_ids, ms_per_pair: float) -> dict:
+    result = evaluate_predictions(
+        gts, predictions, query_ids, int(cfg.eval.bootstrap), int(cfg.eval.seed)
+    )
+    result["ms_per_pair"] = ms_per_pair
+    return result
+
+
+def log_result(label: str, result: dict) -> None:
+    print(
+        f"{label}: µAP {result['segment_micro_ap']:.4f} CI95 {result['segment_micro_ap_ci95']} "
+        f"pair-uAP {result['pairwise_micro_ap']:.4f} {result['ms_per_pair']:.1f} ms/pair",
+        flush=True,
+    )
 
 
 def run(cfg: DictConfig) -> dict:
@@ -197,6 +225,8 @@ def run(cfg: DictConfig) -> dict:
             "data.train and data.test id ranges overlap; use distinct id_offset values"
         )
     localisers = build_localisers(cfg, names)
+    sscd_cfg = sscd_config(cfg) if "sscd" in kinds else None
+    pf_cfg = pair_filter_config(cfg) if cfg.pair_filter.enabled else None
     if cfg.eval.get("value") and str(cfg.eval.value) not in localisers:
         raise ConfigError(
             f"eval.value={cfg.eval.value}: not among the localisers {list(localisers)}"
@@ -205,9 +235,13 @@ def run(cfg: DictConfig) -> dict:
     test = load_split(test_split, cfg.data.cache_dir)
     check_ground_truth_ids(test)
     gts, query_ids = test.ground_truth, sorted(test.queries)
+    # Beside the predictions, so they can be rescored offline (bench/error_decomposition.py).
+    write_matches(Path(cfg.output_dir) / "predictions" / "ground_truth.csv", gts)
     report: dict = {"descriptors": {}}
     for kind in kinds:
-        model_spec = ensure_sscd(cfg, train, test) if kind == "sscd" else cfg.descriptor.model_spec
+        model_spec, sscd_state = cfg.descriptor.model_spec, None
+        if kind == "sscd":
+            model_spec, sscd_state = ensure_sscd(cfg, sscd_cfg, train, test)
         train_desc, test_desc = describe(
             kind,
             train,
@@ -235,8 +269,7 @@ def run(cfg: DictConfig) -> dict:
             "gt_pair_recall_of_localised": len(gt_pairs & set(chosen)) / max(len(gt_pairs), 1),
             "localisers": {},
         }
-        if kind == "sscd":
-            sscd_state = read_state(model_spec)
+        if sscd_state is not None:
             entry["sscd"] = {
                 "checkpoint": str(model_spec),
                 "config": sscd_state["config"]["sscd"],
@@ -244,8 +277,8 @@ def run(cfg: DictConfig) -> dict:
                 "log_first_last": [sscd_state["config"]["log"][0], sscd_state["config"]["log"][-1]],
             }
         probs = None
-        if cfg.pair_filter.enabled:
-            probs, entry["pair_filter"] = fit_pair_filter(cfg, train, train_desc, matrices)
+        if pf_cfg is not None:
+            probs, entry["pair_filter"] = fit_pair_filter(pf_cfg, train, train_desc, matrices)
             if probs is not None:
                 entry["pair_filter"]["pair_uap_of_localised"] = descriptor_track_uap(
                     gts, [CandidatePair(q, r, p) for (q, r), p in probs.items()]
@@ -255,31 +288,13 @@ def run(cfg: DictConfig) -> dict:
         for name, localiser in localisers.items():
             predictions, ms_per_pair = run_localiser(localiser, matrices)
             write_matches(Path(cfg.output_dir) / "predictions" / f"{kind}_{name}.csv", predictions)
-            result = evaluate_predictions(
-                gts, predictions, query_ids, int(cfg.eval.bootstrap), int(cfg.eval.seed)
-            )
-            result["ms_per_pair"] = ms_per_pair
-            entry["localisers"][name] = result
-            print(
-                f"[{kind}] {name}: µAP {result['segment_micro_ap']:.4f} "
-                f"CI95 {result['segment_micro_ap_ci95']} "
-                f"pair-uAP {result['pairwise_micro_ap']:.4f} "
-                f"{ms_per_pair:.1f} ms/pair",
-                flush=True,
-            )
+            entry["localisers"][name] = score(cfg, gts, predictions, query_ids, ms_per_pair)
+            log_result(f"[{kind}] {name}", entry["localisers"][name])
             if probs is not None:
-                filtered = apply_filter(predictions, probs, float(cfg.pair_filter.min_prob))
-                result = evaluate_predictions(
-                    gts, filtered, query_ids, int(cfg.eval.bootstrap), int(cfg.eval.seed)
-                )
-                result["ms_per_pair"] = ms_per_pair
+                filtered = apply_filter(predictions, probs, pf_cfg.min_prob)
+                result = score(cfg, gts, filtered, query_ids, ms_per_pair)
                 entry["pair_filter"]["localisers"][name] = result
-                print(
-                    f"[{kind}] {name} + pair filter: µAP {result['segment_micro_ap']:.4f} "
-                    f"CI95 {result['segment_micro_ap_ci95']} "
-                    f"pair-uAP {result['pairwise_micro_ap']:.4f}",
-                    flush=True,
-                )
+                log_result(f"[{kind}] {name} + pair filter", result)
         report["descriptors"][kind] = entry
     head = report["descriptors"][kinds[0]]["localisers"]
     value_name = "sam" if "sam" in head else names[-1]

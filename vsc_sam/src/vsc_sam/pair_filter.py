@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsc_sam.formats import Match
+from vsc_sam.retrieval import top_refs_by_max_similarity
 
 Pair = tuple[str, str]
 
@@ -88,8 +89,7 @@ def training_pairs(bench, desc: dict[str, np.ndarray], per_query: int) -> list[t
     refs = sorted(bench.refs)
     out = set(gt)
     for q in sorted(bench.queries):
-        scores = [(-float((desc[q] @ desc[r].T).max()), r) for r in refs]
-        out |= {(q, r) for _, r in sorted(scores)[:per_query]}
+        out |= {(q, r) for r in top_refs_by_max_similarity(desc, q, refs, per_query)}
     return [(p, int(p in gt)) for p in sorted(out)]
 
 

@@ -98,3 +98,11 @@ def global_k_candidates(
         for score, ri in sorted(items, reverse=True)[:pairs_per_query]:
             out.append(CandidatePair(q_ids[qi], r_ids[ri], score))
     return out
+
+
+def top_refs_by_max_similarity(
+    desc: dict[str, np.ndarray], query: str, refs: list[str], k: int
+) -> list[str]:
+    """The ``k`` refs whose most similar frame pair with ``query`` scores highest (ties: id)."""
+    scores = [(-float((desc[query] @ desc[r].T).max()), r) for r in sorted(refs)]
+    return [r for _, r in sorted(scores)[:k]]

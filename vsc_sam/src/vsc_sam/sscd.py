@@ -26,14 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from vsc_sam.checkpoint import load_model_weights, read_state, save_checkpoint
+from vsc_sam.descriptors import preprocess
 from vsc_sam.edits import EDIT_PROBABILITIES, sample_edit_chain
-
-FRAME_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-FRAME_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 @dataclass
@@ -115,19 +112,6 @@ def sscd_loss(
     nce = info_nce(z1, z2, temperature)
     kol = koleo(torch.cat([z1, z2]))
     return nce + koleo_weight * kol, {"info_nce": float(nce.detach()), "koleo": float(kol.detach())}
-
-
-def preprocess(frames: np.ndarray | list[np.ndarray], input_size: int) -> torch.Tensor:
-    batch = np.stack(
-        [
-            np.asarray(
-                Image.fromarray(np.asarray(f)).resize((input_size, input_size), Image.BILINEAR)
-            )
-            for f in frames
-        ]
-    ).astype(np.float32)
-    batch = (batch / 255 - FRAME_MEAN) / FRAME_STD
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
 
 
 def training_edit_probabilities(boost: float) -> dict[str, float]:

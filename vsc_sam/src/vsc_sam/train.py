@@ -21,8 +21,8 @@ def sscd_checkpoint(cfg: DictConfig, train) -> str:
     """The stored SSCD checkpoint whose descriptors give SAM's real training matrices. SAM
     training never trains SSCD itself (the eval step does, on the training split); a checkpoint
     trained on any video outside this training split is refused."""
-    folder = str(OmegaConf.select(cfg, "sscd.checkpoint", default="") or "")
-    state = read_state(folder) if folder else None
+    folder = str(cfg.sscd.checkpoint)
+    state = read_state(folder)
     if state is None:
         raise ConfigError(
             f"sscd.checkpoint={folder!r}: no SSCD checkpoint (state.json); run the eval step with "
@@ -66,7 +66,7 @@ def run(cfg: DictConfig) -> dict:
             real_by_kind[kind] = len(got)
             real += got
     samples = build_samples(train_cfg, real)
-    out_dir = Path(str(cfg.get("checkpoint") or Path(cfg.output_dir) / "sam"))
+    out_dir = Path(str(cfg.checkpoint))
     stats = train_sam(
         samples, train_cfg, model_cfg, out_dir, resume=bool(cfg.trainer.resume), cpu=cfg.trainer.cpu
     )

@@ -24,6 +24,7 @@ from vsc_sam.localization.training_data import (
     pad_to_canvas,
     synthesized_sample,
 )
+from vsc_sam.retrieval import top_refs_by_max_similarity
 
 
 @dataclass
@@ -55,8 +56,8 @@ def real_pair_samples(
     samples = [(desc[q] @ desc[r].T, None, segs) for (q, r), segs in by_pair.items()]
     refs = list(bench.refs)
     for q in bench.queries:
-        scores = [(float((desc[q] @ desc[r].T).max()), r) for r in refs if (q, r) not in by_pair]
-        for _, r in sorted(scores, reverse=True)[:negatives_per_query]:
+        others = [r for r in refs if (q, r) not in by_pair]
+        for r in top_refs_by_max_similarity(desc, q, others, negatives_per_query):
             samples.append((desc[q] @ desc[r].T, None, []))
     rng.shuffle(samples)
     return [(sim.astype(np.float32), copy_line_target(sim.shape, segs)) for sim, _, segs in samples]
