@@ -126,20 +126,14 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def sscd_config(cfg: DictConfig) -> SSCDConfig:
-    fields = {k: v for k, v in OmegaConf.to_container(cfg.sscd).items() if k != "checkpoint"}
+def dataclass_section(cfg: DictConfig, key: str, cls: type, skip: str):
+    """``cls`` built from the config section ``key`` (minus its ``skip`` field); unknown fields
+    name the section."""
+    fields = {k: v for k, v in OmegaConf.to_container(cfg[key]).items() if k != skip}
     try:
-        return SSCDConfig(**fields)
+        return cls(**fields)
     except TypeError as error:
-        raise ConfigError(f"sscd: {error}") from None
-
-
-def pair_filter_config(cfg: DictConfig) -> PairFilterConfig:
-    fields = {k: v for k, v in OmegaConf.to_container(cfg.pair_filter).items() if k != "enabled"}
-    try:
-        return PairFilterConfig(**fields)
-    except TypeError as error:
-        raise ConfigError(f"pair_filter: {error}") from None
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def ensure_sscd(cfg: DictConfig, sscd_cfg: SSCDConfig, train, test) -> tuple[str, dict]:
@@ -225,8 +219,12 @@ def run(cfg: DictConfig) -> dict:
             "data.train and data.test id ranges overlap; use distinct id_offset values"
         )
     localisers = build_localisers(cfg, names)
-    sscd_cfg = sscd_config(cfg) if "sscd" in kinds else None
-    pf_cfg = pair_filter_config(cfg) if cfg.pair_filter.enabled else None
+    sscd_cfg = dataclass_section(cfg, "sscd", SSCDConfig, "checkpoint") if "sscd" in kinds else None
+    pf_cfg = (
+        dataclass_section(cfg, "pair_filter", PairFilterConfig, "enabled")
+        if cfg.pair_filter.enabled
+        else None
+    )
     if cfg.eval.get("value") and str(cfg.eval.value) not in localisers:
         raise ConfigError(
             f"eval.value={cfg.eval.value}: not among the localisers {list(localisers)}"
