@@ -134,3 +134,23 @@ def test_return_world_forget_person_missing(tmp_path):
     world = build_world(cfg.data)
     assert len(world.bench.forget_train) == 3 and len(world.known) == 30
     json.dumps([p.name for p in world.known])
+
+
+def test_return_subsample_counts_and_bystanders(tmp_path):
+    # A split directory in the official layout (3 forget / 27 retain persons).
+    write_benchmark(tmp_path, make_benchmark(PERSONS, 0.1, 10, 10, 0), {"seed": 0})
+    base = ["data=return", f"data.path={tmp_path}"]
+    world = build_world(compose(base + ["data.max_forget=2", "data.max_retain=5",
+                                        "data.n_bystanders=3"]).data)
+    bench, full = world.bench, read_benchmark(tmp_path)
+    assert bench.forget_names == full.forget_names[:2]
+    assert [p.name for p in bench.retain_train] == [p.name for p in full.retain_train[:5]]
+    # Bystanders: the next retain-split persons, all 20 QAs, learnt by M_o, never unlearnt.
+    assert [p.name for p in bench.bystanders] == [p.name for p in full.retain_train[5:8]]
+    assert all(len(p.qas) == 20 for p in bench.bystanders)
+    assert {p.name for p in world.known} == set(bench.forget_names) | {
+        p.name for p in bench.retain_train + bench.bystanders}
+    proportional = build_world(compose(base + ["data.max_persons=10"]).data).bench
+    assert (len(proportional.forget_train), len(proportional.retain_train)) == (1, 9)
+    with pytest.raises(ConfigError, match="3 forget / 27 retain"):
+        build_world(compose(base + ["data.max_retain=25", "data.n_bystanders=3"]).data)

@@ -50,18 +50,38 @@ def _return(cfg) -> World:
     else:
         raise ConfigError(f"data.path: not found: {path} (expected a split directory or a "
                           "RETURN jsonl file)")
-    limit = cfg.get("max_persons")
-    if limit:
-        # A person-level subsample (forget and retain alike) for CPU-sized runs.
-        k_f = max(1, round(len(bench.forget_train) * limit / (len(bench.forget_train)
-                                                                + len(bench.retain_train))))
-        bench.forget_train, bench.forget_test = bench.forget_train[:k_f], bench.forget_test[:k_f]
-        k_r = max(1, int(limit) - k_f)
-        bench.retain_train, bench.retain_test = bench.retain_train[:k_r], bench.retain_test[:k_r]
+    bystanders = _subsample(bench, cfg)
     known = [Person(a.name, a.qas + b.qas) for a, b in
              zip(bench.forget_train + bench.retain_train, bench.forget_test + bench.retain_test,
                  strict=True)]
-    return World(bench, known, synthetic=False)
+    return World(bench, known + bystanders, synthetic=False)
+
+
+def _subsample(bench: Benchmark, cfg) -> list[Person]:
+    """Person-level subsample of the split files for CPU-sized runs; returns the bystanders.
+
+    `max_persons` keeps the official forget:retain proportion; `max_forget` / `max_retain` set
+    the counts directly. `n_bystanders` takes the retain-split persons after the kept ones: the
+    original model learns them, unlearning never sees them.
+    """
+    n_f, n_r = len(bench.forget_train), len(bench.retain_train)
+    k_f, k_r = n_f, n_r
+    if cfg.get("max_persons"):
+        limit = int(cfg.max_persons)
+        k_f = max(1, round(n_f * limit / (n_f + n_r)))
+        k_r = max(1, limit - k_f)
+    k_f = int(cfg.get("max_forget") or k_f)
+    k_r = int(cfg.get("max_retain") or k_r)
+    n_by = int(cfg.get("n_bystanders") or 0)
+    if k_f > n_f or k_r + n_by > n_r:
+        raise ConfigError(f"data: asked for {k_f} forget and {k_r} retain + {n_by} bystander "
+                          f"persons, the split files hold {n_f} forget / {n_r} retain")
+    by = [Person(a.name, a.qas + b.qas) for a, b in
+          zip(bench.retain_train[k_r:k_r + n_by], bench.retain_test[k_r:k_r + n_by], strict=True)]
+    bench.forget_train, bench.forget_test = bench.forget_train[:k_f], bench.forget_test[:k_f]
+    bench.retain_train, bench.retain_test = bench.retain_train[:k_r], bench.retain_test[:k_r]
+    bench.bystanders = by
+    return by
 
 
 def build_world(cfg) -> World:
