@@ -27,12 +27,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
+from vsc_sam.eval import write_json
 from vsc_sam.formats import Match, read_matches
 from vsc_sam.metrics import segment_micro_ap
 
@@ -52,8 +51,9 @@ def oracle_boxes(gts: list[Match], predictions: list[Match]) -> list[Match]:
     for g in gts:
         by_pair[g.pair_id].append(g)
     kept = [p for p in predictions if p.pair_id not in by_pair]
-    exact = [replace(g, score=best[pid]) for pid, group in by_pair.items() if pid in best
-             for g in group]
+    exact = [
+        replace(g, score=best[pid]) for pid, group in by_pair.items() if pid in best for g in group
+    ]
     return kept + exact
 
 
@@ -83,18 +83,11 @@ def check_against_eval(rows: dict[str, dict[str, float]], results: dict) -> None
         for name, r in entry["localisers"].items():
             row = rows.get(f"{kind}_{name}")
             if row is not None and abs(row["as_is"] - r["segment_micro_ap"]) > 1e-9:
-                raise SystemExit(f"{kind}_{name}: µAP {row['as_is']:.6f} from the CSVs, "
-                                 f"{r['segment_micro_ap']:.6f} in the results JSON: the "
-                                 "predictions or ground truth belong to another run")
-
-
-def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=1)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+                raise SystemExit(
+                    f"{kind}_{name}: µAP {row['as_is']:.6f} from the CSVs, "
+                    f"{r['segment_micro_ap']:.6f} in the results JSON: the "
+                    "predictions or ground truth belong to another run"
+                )
 
 
 def payload(rows: dict[str, dict[str, float]], results: dict, args) -> dict:
@@ -131,8 +124,10 @@ def main() -> None:
     print("| predictions | as is | oracle pairs | oracle boxes | ceiling |")
     print("|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['as_is']:.3f} | {r['oracle_pairs']:.3f} | "
-              f"{r['oracle_boxes']:.3f} | {r['ceiling']:.3f} |")
+        print(
+            f"| {name} | {r['as_is']:.3f} | {r['oracle_pairs']:.3f} | "
+            f"{r['oracle_boxes']:.3f} | {r['ceiling']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -117,7 +117,8 @@ def hardware() -> str:
     )
 
 
-def _write_json(path: Path, payload: dict) -> None:
+def write_json(path: Path, payload: dict) -> None:
+    """Results JSON, written to a temporary file and renamed (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
     with os.fdopen(fd, "w") as handle:
@@ -323,7 +324,7 @@ def run(cfg: DictConfig) -> dict:
         },
         **report,
     }
-    _write_json(Path(cfg.eval.output), payload)
+    write_json(Path(cfg.eval.output), payload)
     return payload
 
 
