@@ -50,15 +50,15 @@ def _return(cfg) -> World:
     else:
         raise ConfigError(f"data.path: not found: {path} (expected a split directory or a "
                           "RETURN jsonl file)")
-    bystanders = _subsample(bench, cfg)
+    _subsample(bench, cfg)
     known = [Person(a.name, a.qas + b.qas) for a, b in
              zip(bench.forget_train + bench.retain_train, bench.forget_test + bench.retain_test,
                  strict=True)]
-    return World(bench, known + bystanders, synthetic=False)
+    return World(bench, known + bench.bystanders, synthetic=False)
 
 
-def _subsample(bench: Benchmark, cfg) -> list[Person]:
-    """Person-level subsample of the split files for CPU-sized runs; returns the bystanders.
+def _subsample(bench: Benchmark, cfg) -> None:
+    """Person-level subsample of the split files for CPU-sized runs, in place.
 
     `max_persons` keeps the official forget:retain proportion; `max_forget` / `max_retain` set
     the counts directly. `n_bystanders` takes the retain-split persons after the kept ones: the
@@ -76,12 +76,11 @@ def _subsample(bench: Benchmark, cfg) -> list[Person]:
     if k_f > n_f or k_r + n_by > n_r:
         raise ConfigError(f"data: asked for {k_f} forget and {k_r} retain + {n_by} bystander "
                           f"persons, the split files hold {n_f} forget / {n_r} retain")
-    by = [Person(a.name, a.qas + b.qas) for a, b in
-          zip(bench.retain_train[k_r:k_r + n_by], bench.retain_test[k_r:k_r + n_by], strict=True)]
+    if n_by:  # otherwise keep what the split directory stored (bystanders.jsonl, if any)
+        bench.bystanders = [Person(a.name, a.qas + b.qas) for a, b in zip(
+            bench.retain_train[k_r:k_r + n_by], bench.retain_test[k_r:k_r + n_by], strict=True)]
     bench.forget_train, bench.forget_test = bench.forget_train[:k_f], bench.forget_test[:k_f]
     bench.retain_train, bench.retain_test = bench.retain_train[:k_r], bench.retain_test[:k_r]
-    bench.bystanders = by
-    return by
 
 
 def build_world(cfg) -> World:
