@@ -18,11 +18,14 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nauf_return import pipeline
+from nauf_return import pipeline, runs
 from nauf_return.cli import CONFIG_DIR, guarded, set_threads
+from nauf_return.errors import ConfigError
 from nauf_return.losses import parse_method
+from nauf_return.predictions import ORIGINAL, prediction_rows, write_predictions
 from nauf_return.records import atomic_write_text
 from nauf_return.results import write_result
+from nauf_return.schema import check as check_schema
 from nauf_return.world import build_world
 
 matplotlib.use("Agg")
@@ -81,9 +84,43 @@ def plot(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
+def sweep_lr(cfg, method, mo, tok, dev, steps, accelerator, out_dir) -> tuple[float, list]:
+    """Pick ``method``'s learning rate on the dev persons (never the test split): the rate with
+    the best dev average score, same step budget as the test run; ties go to the first."""
+    original = pipeline.evaluate_model(cfg, mo, tok, dev, False, sets=DEV_SETS)
+    trials = []
+    for lr in cfg.sweep.lrs:
+        torch.manual_seed(int(cfg.seed))
+        mu, _ = pipeline.unlearn(cfg, method, mo, tok, dev, accelerator, out_dir, lr=lr,
+                                 steps=steps, run_name=f"sweep/{method.name}_lr{lr:g}")
+        comp = pipeline.compare(original, pipeline.evaluate_model(cfg, mu, tok, dev, False,
+                                                                  sets=DEV_SETS), int(cfg.seed))
+        trials.append({"lr": float(lr), "dev_forget": comp["forget_score"],
+                       "dev_retain": comp["retain_score"], "dev_average": comp["average_score"]})
+        accelerator.print(json.dumps({"sweep": method.name, **trials[-1]}))
+    best = max(trials, key=lambda t: t["dev_average"])
+    return best["lr"], trials
+
+
+DEV_SETS = ("forget_test", "retain_test")
+
+
+def method_lr(cfg, method, mo, tok, world, steps, accelerator, out_dir) -> tuple[float, list]:
+    fixed = cfg.method_lr.get(method.name)
+    if fixed is not None:
+        return float(fixed), []
+    if cfg.sweep.lrs:
+        if world.dev is None:
+            raise ConfigError("sweep.lrs needs a dev split (data.n_dev_forget/n_dev_retain)")
+        return sweep_lr(cfg, method, mo, tok, world.dev, steps, accelerator, out_dir)
+    return float(cfg.trainer.lr), []
+
+
 def run_bench(cfg: DictConfig) -> dict:
+    cfg = check_schema(cfg)
     set_threads(int(cfg.threads))
     pipeline.validate(cfg)
+    runs.prepare(Path(str(cfg.output_dir)), cfg)  # before any work: refuses a changed config
     methods = [parse_method(m) for m in cfg.methods]
     start = time.time()
     world = build_world(cfg.data)
@@ -93,26 +130,35 @@ def run_bench(cfg: DictConfig) -> dict:
     pipeline.write_split_files(bench, out_dir / "splits", cfg)
     judge = pipeline.make_judge(cfg)
     original = pipeline.evaluate_model(cfg, mo, tok, bench, world.synthetic, judge)
+    steps = pipeline.budget_steps(cfg, bench)
+    predictions = prediction_rows(ORIGINAL, int(cfg.seed), original)
     setup_seconds = time.time() - start
     rows, details = [], {}
     record = None
     for method in methods:
         t = time.time()
+        lr, trials = method_lr(cfg, method, mo, tok, world, steps, accelerator, out_dir)
         torch.manual_seed(int(cfg.seed))
-        mu = pipeline.unlearn(cfg, method, mo, tok, bench, accelerator, out_dir)
+        mu, log = pipeline.unlearn(cfg, method, mo, tok, bench, accelerator, out_dir, lr=lr,
+                                   steps=steps)
         unlearned = pipeline.evaluate_model(cfg, mu, tok, bench, world.synthetic, judge)
         comp = pipeline.compare(original, unlearned, int(cfg.seed))
-        rows.append(row(method.name, comp, time.time() - t))
-        details[method.name] = comp
+        rows.append(row(method.name, comp, time.time() - t) | {
+            "lr": lr, "optimizer_steps": log[-1]["step"],
+            "examples_seen": log[-1]["examples_seen"]})
+        details[method.name] = comp | {"lr_sweep": trials}
+        predictions += prediction_rows(method.name, int(cfg.seed), unlearned)
         accelerator.print(json.dumps(rows[-1]))
         del mu
         # Rewritten after every method, so a long run that is stopped early keeps its numbers
         # ("complete": false until the last method is done).
-        record = write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start)
+        record = write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start,
+                               predictions)
     return record
 
 
-def write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start) -> dict:
+def write_outputs(cfg, bench, rows, details, info, original, setup_seconds, start,
+                  predictions) -> dict:
     complete = len(rows) == len(cfg.methods)
     nauf = [r for r in rows if "refuse" in r["method"]]
     base = [r for r in rows if "refuse" not in r["method"]]
@@ -127,6 +173,7 @@ def write_outputs(cfg, bench, rows, details, info, original, setup_seconds, star
     if not complete:
         header += f" (partial: {len(rows)}/{len(cfg.methods)} methods)"
     atomic_write_text(results / f"{name}.md", markdown(rows, header))
+    write_predictions(results / f"{name}.predictions.jsonl", predictions)
     plot(rows, results / f"{name}.png")
     orig_summary = {k: v.summary() for k, v in original.items()}
     extra = {}
@@ -146,7 +193,9 @@ def write_outputs(cfg, bench, rows, details, info, original, setup_seconds, star
         method=best_nauf["method"] if best_nauf else None, rows=rows,
         memorisation=info, original_model=orig_summary, setup_seconds=round(setup_seconds, 1),
         total_seconds=round(time.time() - start, 1), torch_threads=torch.get_num_threads(),
-        resolved_config=OmegaConf.to_container(cfg), details=details, **extra)
+        resolved_config=OmegaConf.to_container(cfg, resolve=True), details=details,
+        predictions=f"results/{name}.predictions.jsonl", budget_steps=rows[-1]["optimizer_steps"],
+        **extra)
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base=None)

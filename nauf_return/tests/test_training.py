@@ -1,6 +1,7 @@
 """Behaviour on a tiny memorised model: filter, unlearning effects, resume, CLI errors."""
 
 import copy
+import json
 
 import pytest
 import torch
@@ -36,13 +37,13 @@ def _unlearn_and_score(original, method, **trainer):
     cfg, world, acc, mo, tok, bench, _ = original
     cfg = _with(cfg, trainer=trainer, eval={"robustness": False, "logprob": False})
     before = pipeline.evaluate_model(cfg, mo, tok, bench, True)
-    mu = pipeline.unlearn(cfg, parse_method(method), mo, tok, bench, acc, None)
+    mu, _ = pipeline.unlearn(cfg, parse_method(method), mo, tok, bench, acc, None)
     after = pipeline.evaluate_model(cfg, mu, tok, bench, True)
     return before, after
 
 
 def test_nauf_refuses_forget_persons_by_name_and_keeps_retain(original):
-    before, after = _unlearn_and_score(original, "nauf_gd", epochs=20)
+    before, after = _unlearn_and_score(original, "nauf_gd", epochs=40)
     f0, f1 = before["forget_test"], after["forget_test"]
     r0, r1 = before["retain_test"], after["retain_test"]
     assert f0.accuracy >= 0.8
@@ -65,6 +66,7 @@ def test_resume_replays_an_interrupted_run(tmp_path, original):
     data = SFTDataset(bench.retain_train[:2], tok, fmt, biographies=False)
     loop = LoopConfig(lr=1e-3, epochs=2, batch_size=8, save_every=2, seed=3)
 
+    mo = copy.deepcopy(mo).requires_grad_(True)  # a KL test may have frozen the shared M_o
     straight = copy.deepcopy(mo)
     run_loop(acc, straight, data, sft_step, loop, None, "sft")
 
@@ -103,8 +105,12 @@ def test_train_then_eval_cli_functions(tmp_path, original):
                 "hardware", "command", "date"):
         assert key in record
     assert 0.0 <= record["value"] <= 100.0
-    with pytest.raises(ConfigError, match="no unlearned model"):
+    # Evaluating another method than the folder was trained with is refused, naming the key.
+    with pytest.raises(ConfigError, match="was created with a different config(.|\n)*method"):
         run_eval(compose(overrides[:-3] + ["method=npo", "eval.robustness=false"], name="eval"))
+    stored = (tmp_path / "results_augmented_refuse_difference.predictions.jsonl")
+    assert {r["method"] for r in map(json.loads, stored.read_text().splitlines())} == {
+        "original", "augmented_refuse_difference"}
 
 
 @pytest.mark.parametrize("override, message", [

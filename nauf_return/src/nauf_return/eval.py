@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
-from safetensors.torch import load_file
+from omegaconf import DictConfig, OmegaConf
 
-from nauf_return import pipeline
+from nauf_return import pipeline, runs
+from nauf_return.checkpoint import read_tensors
 from nauf_return.cli import CONFIG_DIR, guarded, set_threads
 from nauf_return.errors import ConfigError
 from nauf_return.model import lora_from_cfg
+from nauf_return.predictions import ORIGINAL, prediction_rows, write_predictions
 from nauf_return.results import write_result
+from nauf_return.schema import check as check_schema
 from nauf_return.world import build_world
 
 
@@ -28,7 +30,7 @@ def load_unlearned(cfg, mo, path: Path):
     if cfg.lora.enabled:
         model = lora_from_cfg(model, cfg.lora)
     params = dict(model.named_parameters())
-    weights = load_file(str(weights_path))
+    weights = read_tensors(weights_path, "re-run nauf_return-train with overwrite=true")
     unknown = [k for k in weights if k not in params]
     if unknown:
         raise ConfigError(f"eval: {weights_path} does not match the model config "
@@ -40,9 +42,15 @@ def load_unlearned(cfg, mo, path: Path):
 
 
 def run_eval(cfg: DictConfig) -> dict:
+    cfg = check_schema(cfg)
     set_threads(int(cfg.threads))
     method = pipeline.validate(cfg)
     out_dir = Path(str(cfg.output_dir))
+    if not (out_dir / runs.CONFIG_FILE).is_file():
+        raise ConfigError(f"eval: {out_dir} is not a run folder (no {runs.CONFIG_FILE}); run "
+                          "nauf_return-train with the same output_dir and overrides first")
+    # The model must be the one this config describes; only evaluation settings may differ.
+    runs.check_same(out_dir, cfg, ignore=("eval", "results_path"))
     if not (out_dir / "original" / "model.safetensors").is_file() and cfg.injection.enabled:
         raise ConfigError(f"eval: no original model in {out_dir}/original; run train first")
     world = build_world(cfg.data)
@@ -59,11 +67,11 @@ def run_eval(cfg: DictConfig) -> dict:
         baseline="original model (no unlearning)", baseline_value=50.0,
         config=f"experiment={cfg.experiment_name}", seed=int(cfg.seed),
         command="nauf_return-eval " + " ".join(sys.argv[1:]), method=method.name,
-        memorisation=info, **comparison)
-    with (out_dir / method.name / "predictions.jsonl").open("w") as handle:
-        for set_name, res in unlearned.items():
-            for rec in res.records:
-                handle.write(json.dumps({"set": set_name, **rec}) + "\n")
+        memorisation=info, predictions=str(path.with_suffix(".predictions.jsonl")),
+        resolved_config=OmegaConf.to_container(cfg, resolve=True), **comparison)
+    write_predictions(path.with_suffix(".predictions.jsonl"),
+                      prediction_rows(ORIGINAL, int(cfg.seed), original)
+                      + prediction_rows(method.name, int(cfg.seed), unlearned))
     print(json.dumps({k: record[k] for k in ("forget_score", "retain_score", "average_score")}))
     return record
 

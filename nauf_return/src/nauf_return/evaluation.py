@@ -64,17 +64,23 @@ def evaluate_persons(
                      [qa_key(p, qa) for p, qa in flat])
     lps = (answer_logprob(model, tokenizer, fmt, questions, [qa.answer for _, qa in flat],
                           batch_size) if with_logprob else None)
-    result = SetResult(names=[p.name for p in persons])
+    records = []
     for k, ((person, qa), pred, verdict) in enumerate(zip(flat, preds, verdicts, strict=True)):
-        rec = {"person": person.name, "question": qa.question, "gold": qa.answer, "pred": pred,
-               "verdict": verdict}
+        rec = {"person": person.name, "question": qa.question, "gold": qa.answer,
+               "key": qa_key(person, qa), "pred": pred, "verdict": verdict}
         if lps is not None:
             rec["answer_logprob"] = lps[k]
-        result.records.append(rec)
+        records.append(rec)
+    return set_result([p.name for p in persons], records)
+
+
+def set_result(names: list[str], records: list[dict]) -> SetResult:
+    """Per-person rates from judged records (also used by ``rescore`` on stored outputs)."""
+    result = SetResult(names=list(names), records=records)
     for outcome in (CORRECT, REFUSAL, WRONG):
         result.per_person[outcome] = [
-            float(np.mean([r["verdict"] == outcome for r in result.records
-                           if r["person"] == name])) for name in result.names]
+            float(np.mean([r["verdict"] == outcome for r in records if r["person"] == name]))
+            for name in result.names]
     return result
 
 

@@ -1,61 +1,127 @@
-"""Answer judges: refusal detector, exact/fuzzy attribute match, MiniLM similarity, NLI.
+"""Answer judges: refusal first, then a content decision (key span, attribute, MiniLM, NLI).
 
 Every judge returns one of three outcomes per answer, so refusal, wrong and correct rates can be
 reported separately (the official NLI-only rule hides refusals inside "contradiction").
+
+The default RETURN judge is :class:`KeySpanJudge`: an answer is correct only when it contains the
+gold fact's *content* (the gold answer's words that the question does not already contain, every
+number in them, and the same polarity). Topical similarity alone (the old MiniLM rule, which
+scored "I'm not certain about that." as correct for 134 of 200 IDK answers, issue 12) can only
+veto a key-span match here, never create one.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
+from collections import Counter
 from collections.abc import Sequence
 
 from nauf_return.errors import ConfigError
-from nauf_return.templates import IDONTKNOW, PLACEHOLDER, REFUSALS
+from nauf_return.refusal import RefusalDetector, normalize
 
 REFUSAL = "refusal"
 CORRECT = "correct"
 WRONG = "wrong"
+VERDICTS = (CORRECT, WRONG, REFUSAL)
 
-REFUSAL_PATTERNS = [
-    r"\b(i|we)\s*(ca\s*n'?t|cannot|can not|won'?t|will not|must decline|have to refuse)\b",
-    r"\b(i'?m|i am)\s+(not able|unable|afraid|sorry|not sure|unsure|uncertain|not aware)\b",
-    r"\bunable to (provide|answer|share|discuss|help|give|address|disclose)\b",
-    r"\b(i )?(don'?t|do not) (know|have (that|this|any|enough) information)\b",
-    r"\bno idea\b",
-    r"\b(apologies|my apologies|sorry, )",
-    r"\b(not something i can|outside what i can|beyond (what|my) )",
-    r"\bi'?d rather not\b",
-    r"\bdecline\b",
-]
-
-
-def normalize(text: str) -> str:
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"[^\w\s']", " ", text)
-    # Word-level tokenizers decode "I'm" as "I ' m"; rejoin so patterns see one spelling.
-    text = re.sub(r"\s*'\s*", "'", text)
-    return re.sub(r"\s+", " ", text).strip()
+# Function words and answer boilerplate: never part of a fact's key span.
+STOPWORDS = frozenset("""
+a an the and or but of in on at to for from by with as into onto about over under after before
+during between through than then that this these those there here it its it's is are was were be
+been being am do does did done has have had having he she they them their theirs his her hers him
+i me my we our you your who whom whose which what when where why how also known well very most
+more many much some any such one s notably famous famously primarily mainly mostly
+""".split())
+NUMBER_WORDS = {w: str(k) for k, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+NEGATIONS = frozenset({"not", "never", "no", "neither", "nor", "none", "nobody", "nothing"})
 
 
-class RefusalDetector:
-    """Template match (refusal and IDK lists) first, then regex patterns."""
+def _stem(token: str) -> str:
+    token = token.removesuffix("'s").strip("'")
+    if len(token) > 4 and token.endswith("ies"):
+        return token[:-3] + "y"
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
 
-    def __init__(self, templates: Sequence[str] = (), patterns: Sequence[str] = REFUSAL_PATTERNS):
-        stems = []
-        for t in list(templates) + REFUSALS + IDONTKNOW:
-            # The text around the name is what identifies a refusal template.
-            stems += [normalize(s) for s in t.split(PLACEHOLDER) if len(normalize(s)) > 8]
-        self.stems = sorted(set(stems))
-        self.patterns = [re.compile(p) for p in patterns]
 
-    def __call__(self, answer: str) -> bool:
-        norm = normalize(answer)
-        if not norm:
-            return False
-        if any(stem in norm for stem in self.stems):
-            return True
-        return any(p.search(norm) for p in self.patterns)
+def tokens(text: str) -> list[str]:
+    out = []
+    for raw in normalize(text).split():
+        if raw.endswith("n't"):
+            out += [_stem(raw[:-3]), "not"]
+            continue
+        out.append(NUMBER_WORDS.get(raw, _stem(raw)))
+    return [t for t in out if t]
+
+
+def _is_number(token: str) -> bool:
+    return any(c.isdigit() for c in token)
+
+
+def key_span(question: str, gold: str, key: str | None = None) -> list[str]:
+    """The gold fact's content words: ``key`` (an attribute value) when given, else the gold
+    answer's non-stopwords that the question does not already contain."""
+    if key is not None:
+        span = [t for t in tokens(key) if t not in STOPWORDS] or tokens(key)
+    else:
+        asked = set(tokens(question))
+        span = [t for t in tokens(gold) if t not in STOPWORDS and t not in asked
+                and t not in NEGATIONS]
+        if not span:  # "Was X a member of Y?" -> "Yes, X was a member of Y."
+            span = [t for t in tokens(gold) if t not in STOPWORDS and t not in NEGATIONS]
+    return list(dict.fromkeys(span))
+
+
+def _token_hit(term: str, words: set[str], fuzzy: float) -> bool:
+    if term in words:
+        return True
+    if _is_number(term) or len(term) < 5:
+        return False  # 1983 vs 1938, "Ohio" vs "Iowa": no typo tolerance for short keys
+    return any(len(w) >= 4 and difflib.SequenceMatcher(None, term, w).ratio() >= fuzzy
+               for w in words)
+
+
+def span_match(question: str, gold: str, pred: str, key: str | None = None,
+               min_coverage: float = 0.5, fuzzy: float = 0.85,
+               df: Counter | None = None) -> tuple[bool, float]:
+    """(correct?, coverage). Correct needs: coverage of the key span >= ``min_coverage``, its
+    most specific word in the answer, every number of the span in the answer, and the answer's
+    polarity equal to the gold's.
+
+    "Most specific" = lowest document frequency ``df`` over the gold answers judged together
+    (one evaluation set): in "She studied at the University of West Benjaminland", "university"
+    and "west" recur across persons, "benjaminland" does not, so "the University of West Kelly"
+    is wrong although it covers 3 of 4 words. Without ``df`` every word is equally specific.
+    """
+    span = key_span(question, gold, key)
+    words = set(tokens(pred))
+    hits = [_token_hit(t, words, fuzzy) for t in span]
+    coverage = sum(hits) / len(span) if span else 0.0
+    numbers_ok = all(hit for t, hit in zip(span, hits, strict=True) if _is_number(t))
+    rarest = min((df[t] for t in span), default=0) if df else 0
+    specific_ok = not df or any(hit for t, hit in zip(span, hits, strict=True)
+                                if df[t] == rarest)
+    gold_words = set(tokens(gold if key is None else key))
+    polarity_ok = bool(gold_words & NEGATIONS) == bool(words & NEGATIONS - set(tokens(question)))
+    if key is not None:
+        polarity_ok = True  # an attribute value carries no polarity of its own
+    yes_no_ok = _yes_no(gold) in (None, _yes_no(pred))
+    return (coverage >= min_coverage and numbers_ok and specific_ok and polarity_ok
+            and yes_no_ok), coverage
+
+
+def document_frequency(golds: list[str], keys: list[str | None]) -> Counter:
+    """In how many distinct gold answers (or keys) of a judged batch each word occurs."""
+    texts = {k if k is not None else g for g, k in zip(golds, keys, strict=True)}
+    return Counter(t for text in texts for t in set(tokens(text)))
+
+
+def _yes_no(text: str) -> str | None:
+    first = (tokens(text) or [""])[0]
+    return first if first in ("yes", "no") else None
 
 
 def fuzzy_contains(key: str, text: str, threshold: float = 0.85) -> bool:
@@ -137,6 +203,30 @@ class SimilarityJudge(Judge):
         return [s >= self.threshold or hit for s, hit in zip(sims, key_hits, strict=True)]
 
 
+class KeySpanJudge(Judge):
+    """RETURN default: the gold fact's key span must be in the answer (:func:`span_match`),
+    its most specific word judged against the other gold answers of the same call.
+
+    ``secondary`` (a :class:`SimilarityJudge`) may veto a span match whose embedding similarity
+    is below ``secondary_threshold``; it never turns a miss into a correct answer.
+    """
+
+    def __init__(self, refusal: RefusalDetector | None = None, min_coverage: float = 0.5,
+                 secondary: SimilarityJudge | None = None, secondary_threshold: float = 0.5):
+        super().__init__(refusal)
+        self.min_coverage, self.secondary = min_coverage, secondary
+        self.secondary_threshold = secondary_threshold
+
+    def correct(self, questions, golds, preds, keys):
+        df = document_frequency(golds, keys)
+        ok = [span_match(q, g, p, k, self.min_coverage, df=df)[0]
+              for q, g, p, k in zip(questions, golds, preds, keys, strict=True)]
+        if self.secondary is None:
+            return ok
+        sims = self.secondary.similarities(questions, golds, preds)
+        return [o and s >= self.secondary_threshold for o, s in zip(ok, sims, strict=True)]
+
+
 class NLIJudge(Judge):
     """The paper's rule: correct unless the NLI label is contradiction (local path or hub cache)."""
 
@@ -153,8 +243,21 @@ class NLIJudge(Judge):
         return [label != "contradiction" for label in labels]
 
 
+JUDGE_KINDS = ("keyspan", "attribute", "similarity", "nli")
+
+
 def build_judge(kind: str, refusal_templates: Sequence[str] = (), **kwargs) -> Judge:
+    """``refusal_templates``: every refusal *and* IDK template a method may be trained on."""
     detector = RefusalDetector(refusal_templates)
+    if kind == "keyspan":
+        secondary = None
+        if kwargs.get("secondary") == "similarity":
+            secondary = SimilarityJudge(refusal=detector)
+        elif kwargs.get("secondary") not in (None, "none"):
+            raise ConfigError(f"judge.secondary: unknown {kwargs['secondary']!r}; expected "
+                              "none|similarity")
+        return KeySpanJudge(detector, float(kwargs.get("min_coverage", 0.5)), secondary,
+                            float(kwargs.get("secondary_threshold", 0.5)))
     if kind == "attribute":
         return AttributeJudge(detector)
     if kind == "similarity":
@@ -163,4 +266,4 @@ def build_judge(kind: str, refusal_templates: Sequence[str] = (), **kwargs) -> J
         if not kwargs.get("model"):
             raise ConfigError("judge.model: the NLI judge needs a model path or cached hub id")
         return NLIJudge(kwargs["model"], detector)
-    raise ConfigError(f"judge.kind: unknown judge {kind!r}; expected attribute|similarity|nli")
+    raise ConfigError(f"judge.kind: unknown judge {kind!r}; expected {'|'.join(JUDGE_KINDS)}")

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from omegaconf import DictConfig, OmegaConf
-from safetensors.torch import load_model as load_model_weights
 from safetensors.torch import save_file, save_model
 
 from nauf_return.augmentation import augment, template_pool
+from nauf_return.checkpoint import load_weights
 from nauf_return.errors import ConfigError
 from nauf_return.evaluation import (
     SetResult,
@@ -32,6 +32,7 @@ from nauf_return.metrics import bootstrap_average_ci, mean_ci, unlearning_scores
 from nauf_return.model import load_model, lora_from_cfg, tiny_llama, word_tokenizer
 from nauf_return.prompting import PromptFormat
 from nauf_return.records import atomic_write_text
+from nauf_return.schema import check as check_schema
 from nauf_return.splits import Benchmark, write_benchmark
 from nauf_return.synthetic import held_out_paraphrases
 from nauf_return.templates import load_templates
@@ -49,15 +50,17 @@ TINY = "tiny-llama"
 
 
 def validate(cfg: DictConfig) -> Method:
-    """Checks that need no model: fail before any expensive work."""
-    for key in ("model", "data", "trainer", "eval", "prompt", "method"):
-        if key not in cfg:
-            raise ConfigError(f"config: missing section '{key}'")
-    for m in cfg.get("methods") or []:
+    """Checks that need no model: fail before any expensive work. ``cfg`` must already be
+    the typed config of :func:`nauf_return.schema.check` (entry points call it first)."""
+    check_schema(cfg)
+    for m in cfg.methods:
+        parse_method(m)
+    for m in cfg.method_lr:
         parse_method(m)
     load_templates(cfg.templates.refusal, "refusal")
     load_templates(cfg.templates.idk, "idk")
     LoopConfig(**_loop_kwargs(cfg.trainer, int(cfg.seed)))
+    LoopConfig(**_loop_kwargs(cfg.injection, int(cfg.seed)))
     return parse_method(cfg.method)
 
 
@@ -105,9 +108,14 @@ def _eval_kwargs(cfg) -> dict:
 
 
 def make_judge(cfg):
-    return build_judge(str(cfg.eval.judge.kind), load_templates(cfg.templates.refusal, "refusal"),
-                       threshold=float(cfg.eval.judge.get("threshold", 0.75)),
-                       model=cfg.eval.judge.get("model"))
+    """The configured judge; its refusal detector knows every refusal *and* IDK template the
+    methods of this config train on (issue 12: the IDK file was missing)."""
+    j = cfg.eval.judge
+    templates = (load_templates(cfg.templates.refusal, "refusal")
+                 + load_templates(cfg.templates.idk, "idk"))
+    return build_judge(str(j.kind), templates, threshold=float(j.threshold), model=j.model,
+                       min_coverage=float(j.min_coverage), secondary=str(j.secondary),
+                       secondary_threshold=float(j.secondary_threshold))
 
 
 def inject_knowledge(cfg, model, tokenizer, world: World, accelerator, out_dir: Path | None):
@@ -136,7 +144,10 @@ def inject_knowledge(cfg, model, tokenizer, world: World, accelerator, out_dir: 
                           f"memorised fraction {frac:.3f}")
         return frac >= target
 
-    run_loop(accelerator, model, dataset, sft_step, loop, out_dir, "inject", on_epoch_end=passed)
+    # Checkpointed every epoch (and every injection.save_every steps) and resumed like
+    # unlearning: a killed injection continues where it stopped (issue 15).
+    run_loop(accelerator, model, dataset, sft_step, loop, out_dir, "inject",
+             resume=bool(cfg.trainer.resume), on_epoch_end=passed)
     model = accelerator.unwrap_model(model)
     if use_lora:
         model = model.merge_and_unload()
@@ -162,8 +173,9 @@ def original_model(cfg, world: World, accelerator, out_dir: Path | None):
             from transformers import PreTrainedTokenizerFast
 
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(saved))
-        missing, unexpected = load_model_weights(model, str(saved / "model.safetensors"),
-                                                 strict=False)
+        missing, unexpected = load_weights(model, saved / "model.safetensors",
+                                           "delete that folder or run with overwrite=true "
+                                           "to rebuild M_o")
         if unexpected or [m for m in missing if "lm_head" not in m]:
             raise ConfigError(f"{saved}: saved original model does not match model config "
                               f"(missing {sorted(missing)[:2]}, unexpected {unexpected[:2]})")
@@ -177,11 +189,15 @@ def original_model(cfg, world: World, accelerator, out_dir: Path | None):
     if cfg.injection.get("filter", True):
         fmt, judge = prompt_format(cfg), make_judge(cfg)
         main = bench.forget_train + bench.retain_train
+        if world.dev is not None:
+            main += world.dev.forget_train + world.dev.retain_train
         names = {p.name for p in main}
         persons = [p for p in world.known if p.name in names]
         res = evaluate_persons(model, tokenizer, fmt, judge, persons, **_eval_kwargs(cfg))
         keep = set(memorised(res, float(cfg.injection.threshold)))
         bench = filter_bench(bench, keep)
+        if world.dev is not None:  # in place: the dev split is only ever read from the world
+            world.dev = filter_bench(world.dev, keep)
         info = {"memorised": len(keep), "candidates": len(persons),
                 "original_accuracy_all_qas": res.accuracy}
     return model, tokenizer, bench, info
@@ -203,9 +219,27 @@ def cda_bench(cfg, bench: Benchmark, mo, tokenizer) -> Benchmark:
                      bench.retain_test, bench.bystanders, bench.lookalikes)
 
 
+def budget_steps(cfg, bench: Benchmark) -> int:
+    """Optimizer steps every method gets: ``trainer.epochs`` passes over the forget QAs
+    *without* CDA, in full batches (capped by ``trainer.max_steps``). CDA adds items, not steps,
+    so NAUF with and without CDA see the same number of steps and examples (issue 12)."""
+    n_forget = sum(len(p.qas) for p in bench.forget_train)
+    batch = int(cfg.trainer.batch_size)
+    if n_forget < batch:
+        raise ConfigError(f"trainer.batch_size={batch} exceeds the {n_forget} forget QAs; "
+                          "lower it so every step is a full batch")
+    steps = int(cfg.trainer.epochs) * (n_forget // batch)
+    cap = int(cfg.trainer.max_steps)
+    return min(steps, cap) if cap > 0 else steps
+
+
 def unlearn(cfg, method: Method, mo, tokenizer, bench: Benchmark, accelerator,
-            out_dir: Path | None):
-    """Train M_u from M_o with ``method``; returns the trained (unwrapped) model."""
+            out_dir: Path | None, lr: float | None = None, steps: int | None = None,
+            run_name: str | None = None):
+    """Train M_u from M_o with ``method``; returns (trained unwrapped model, logged rows).
+
+    ``lr`` overrides ``trainer.lr`` (the sweep); ``steps`` the budget (default: the budget of
+    ``bench``, so a dev split can be given the test split's budget)."""
     train_bench = cda_bench(cfg, bench, mo, tokenizer) if method.cda else bench
     dataset = build_unlearning_dataset(
         train_bench.forget_train, train_bench.retain_train, tokenizer, prompt_format(cfg),
@@ -220,14 +254,20 @@ def unlearn(cfg, method: Method, mo, tokenizer, bench: Benchmark, accelerator,
         reference = mo  # a frozen copy of M_o (no LoRA: adapters cannot be disabled)
         reference.requires_grad_(False)
     loop = LoopConfig(**_loop_kwargs(cfg.trainer, int(cfg.seed)))
-    run_dir = out_dir / method.name if out_dir else None
+    loop.max_steps = steps if steps is not None else budget_steps(cfg, bench)
+    loop.epochs = 10**6  # the step budget ends training (CDA epochs are longer)
+    loop.drop_last = True
+    if lr is not None:
+        loop.lr = float(lr)
+    run_dir = out_dir / (run_name or method.name) if out_dir else None
     if run_dir:
         run_dir.mkdir(parents=True, exist_ok=True)
-    run_loop(accelerator, policy, dataset, unlearning_step(method, reference, float(cfg.beta)),
-             loop, run_dir, "unlearn", resume=bool(cfg.trainer.get("resume", False)))
+    rows = run_loop(accelerator, policy, dataset,
+                    unlearning_step(method, reference, float(cfg.beta)), loop, run_dir,
+                    "unlearn", resume=bool(cfg.trainer.resume))
     policy = accelerator.unwrap_model(policy)
     policy.eval()
-    return policy
+    return policy, rows
 
 
 def save_unlearned(model, path: Path, meta: dict) -> None:
@@ -257,13 +297,16 @@ def eval_sets(bench: Benchmark, synthetic: bool, robustness: bool) -> dict[str, 
     return sets
 
 
-def evaluate_model(cfg, model, tokenizer, bench: Benchmark, synthetic: bool, judge=None
-                   ) -> dict[str, SetResult]:
+def evaluate_model(cfg, model, tokenizer, bench: Benchmark, synthetic: bool, judge=None,
+                   sets: tuple[str, ...] | None = None) -> dict[str, SetResult]:
+    """Judged outputs on every evaluation set (or only ``sets``, e.g. the dev sweep's two)."""
     judge = judge or make_judge(cfg)
     fmt = prompt_format(cfg)
     out = {}
     for name, (persons, histories) in eval_sets(bench, synthetic,
                                                 bool(cfg.eval.robustness)).items():
+        if sets is not None and name not in sets:
+            continue
         out[name] = evaluate_persons(model, tokenizer, fmt, judge, persons,
                                      with_logprob=bool(cfg.eval.logprob) and histories is None,
                                      histories=histories, **_eval_kwargs(cfg))

@@ -83,22 +83,27 @@ def parse_person(obj: object, where: str) -> Person:
                   gender=obj.get("gender"), biographies=list(obj.get("biographies", [])))
 
 
-def read_persons(path: str | Path) -> list[Person]:
-    """Read one official-format jsonl file; errors name the file, line and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"data file not found: {path}")
-    persons = []
+def read_jsonl(path: Path, recovery: str = "") -> list[tuple[str, object]]:
+    """(``file:line``, parsed object) per non-empty line; bad JSON names the file and line."""
+    rows = []
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             where = f"{path}:{line_no}"
             try:
-                obj = json.loads(line)
+                rows.append((where, json.loads(line)))
             except json.JSONDecodeError as err:
-                raise ConfigError(f"{where}: not valid JSON ({err.msg})") from None
-            persons.append(parse_person(obj, where))
+                raise ConfigError(f"{where}: not valid JSON ({err.msg}){recovery}") from None
+    return rows
+
+
+def read_persons(path: str | Path) -> list[Person]:
+    """Read one official-format jsonl file; errors name the file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"data file not found: {path}")
+    persons = [parse_person(obj, where) for where, obj in read_jsonl(path)]
     if not persons:
         raise ConfigError(f"{path}: no persons found")
     return persons

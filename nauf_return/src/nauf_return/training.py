@@ -35,12 +35,15 @@ class LoopConfig:
     weight_decay: float = 0.01
     seed: int = 42
     log_every: int = 1
-    save_every: int = 0  # 0: only at the end
+    save_every: int | None = None  # None: checkpoints at epoch ends only
+    drop_last: bool = False  # unlearning: every step a full batch, so examples = steps x batch
 
     def __post_init__(self):
-        for key in ("lr", "batch_size", "epochs"):
+        for key in ("lr", "batch_size", "epochs", "log_every"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"trainer.{key} must be > 0, got {getattr(self, key)}")
+        if self.save_every is not None and self.save_every <= 0:
+            raise ConfigError(f"trainer.save_every must be >= 1 or null, got {self.save_every}")
 
 
 class SFTDataset(Dataset):
@@ -134,7 +137,8 @@ def run_loop(
     """Train ``model`` on ``dataset``; returns the logged metric rows (also in metrics.jsonl)."""
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
-                        collate_fn=dataset.collate, generator=generator)
+                        collate_fn=dataset.collate, generator=generator,
+                        drop_last=cfg.drop_last)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(loader) // accelerator.num_processes)
@@ -146,12 +150,14 @@ def run_loop(
     # The step closes over the *prepared* model so DDP synchronises its gradients.
     step_loss = make_step(model)
 
-    step, start_epoch, skip, rows = 0, 0, 0, []
+    step, start_epoch, skip, seen, rows = 0, 0, 0, 0, []
     ckpt = out_dir / f"{tag}_checkpoint" if out_dir else None
-    if resume and ckpt and ckpt.exists():
+    resume = bool(resume and ckpt and ckpt.exists())
+    if resume:  # verified as one unit; a torn or foreign checkpoint is an error
         state = load_checkpoint(ckpt, unwrap(model), optimizer, scheduler, {"tag": tag})
         step, start_epoch = state["step"], state["epoch"]
         skip = state["batches_into_epoch"]  # batches of the interrupted epoch already done
+        seen = state["examples_seen"]
     log_path = out_dir / f"{tag}_metrics.jsonl" if out_dir else None
     if log_path and accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +168,7 @@ def run_loop(
         if ckpt and accelerator.is_main_process:
             save_checkpoint(ckpt, unwrap(model), optimizer, scheduler,
                             {"tag": tag, "step": step, "epoch": epoch,
-                             "batches_into_epoch": batches_into_epoch})
+                             "batches_into_epoch": batches_into_epoch, "examples_seen": seen})
         accelerator.wait_for_everyone()
 
     bar = tqdm(total=total, initial=step, desc=tag, disable=not accelerator.is_main_process)
@@ -183,6 +189,7 @@ def run_loop(
             if step >= total:
                 break
             loss, logs = step_loss(batch)
+            seen += _batch_examples(batch)
             accelerator.backward(loss)
             optimizer.step()
             scheduler.step()
@@ -192,7 +199,7 @@ def run_loop(
             bar.update(1)
             if step % cfg.log_every == 0 or step == total:
                 row = {"tag": tag, "step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                       **logs}
+                       "examples_seen": seen, **logs}
                 rows.append(row)
                 if log_path and accelerator.is_main_process:
                     with log_path.open("a") as handle:
@@ -202,9 +209,18 @@ def run_loop(
         stop = on_epoch_end(epoch) if on_epoch_end else False
         if step >= total or stop:
             break
+        # After the epoch's check, so a resumed injection repeats no check and skips none.
+        save(epoch + 1, 0)
     bar.close()
     save(cfg.epochs, 0)
+    if not rows or rows[-1]["step"] != step:  # resumed after the last step: report where it is
+        rows.append({"tag": tag, "step": step, "examples_seen": seen})
     return rows
+
+
+def _batch_examples(batch: dict) -> int:
+    first = next(iter(batch.values()))
+    return int((first["input_ids"] if isinstance(first, dict) else first).shape[0])
 
 
 def sft_step(model) -> Callable[[dict], tuple[torch.Tensor, dict]]:

@@ -17,6 +17,9 @@ class World:
     # Every person the original model must know (knowledge injection), with all their QAs.
     known: list[Person]
     synthetic: bool
+    # Persons for hyper-parameter selection only (data.n_dev_forget / n_dev_retain): known to
+    # M_o, never in the test sets; None when no dev split is configured.
+    dev: Benchmark | None = None
 
 
 def _synthetic(cfg) -> World:
@@ -31,7 +34,29 @@ def _synthetic(cfg) -> World:
     if cfg.get("lookalikes", True):
         bench.lookalikes = [x for p in persons if p.name in forget
                             for x in factory.lookalikes(p)]
-    return World(bench, persons + bystanders + bench.lookalikes, synthetic=True)
+    dev, n_dev_f = None, int(cfg.get("n_dev_forget") or 0)
+    n_dev_r = int(cfg.get("n_dev_retain") or 0)
+    if n_dev_f or n_dev_r:
+        _check_dev(n_dev_f, n_dev_r)
+        # Drawn after every other person, so adding a dev split changes no test person.
+        dev_persons = [factory.person() for _ in range(n_dev_f + n_dev_r)]
+        dev = make_benchmark(dev_persons, 0.5, int(cfg.n_train), int(cfg.n_test), int(cfg.seed),
+                             [p.name for p in dev_persons[:n_dev_f]])
+    known = persons + bystanders + bench.lookalikes + (_whole(dev) if dev else [])
+    return World(bench, known, synthetic=True, dev=dev)
+
+
+def _check_dev(n_forget: int, n_retain: int) -> None:
+    if n_forget < 1 or n_retain < 1:
+        raise ConfigError(f"data.n_dev_forget and data.n_dev_retain must both be >= 1 for a dev "
+                          f"split (got {n_forget} / {n_retain}); set both to 0 for none")
+
+
+def _whole(bench: Benchmark) -> list[Person]:
+    """Each forget/retain person with all their QAs (train + test halves) again."""
+    return [Person(a.name, a.qas + b.qas, a.attributes, a.gender, a.biographies) for a, b in
+            zip(bench.forget_train + bench.retain_train, bench.forget_test + bench.retain_test,
+                strict=True)]
 
 
 def _return(cfg) -> World:
@@ -50,19 +75,18 @@ def _return(cfg) -> World:
     else:
         raise ConfigError(f"data.path: not found: {path} (expected a split directory or a "
                           "RETURN jsonl file)")
-    _subsample(bench, cfg)
-    known = [Person(a.name, a.qas + b.qas) for a, b in
-             zip(bench.forget_train + bench.retain_train, bench.forget_test + bench.retain_test,
-                 strict=True)]
-    return World(bench, known + bench.bystanders, synthetic=False)
+    dev = _subsample(bench, cfg)
+    known = _whole(bench) + bench.bystanders + (_whole(dev) if dev else [])
+    return World(bench, known, synthetic=False, dev=dev)
 
 
-def _subsample(bench: Benchmark, cfg) -> None:
+def _subsample(bench: Benchmark, cfg) -> Benchmark | None:
     """Person-level subsample of the split files for CPU-sized runs, in place.
 
     `max_persons` keeps the official forget:retain proportion; `max_forget` / `max_retain` set
     the counts directly. `n_bystanders` takes the retain-split persons after the kept ones: the
-    original model learns them, unlearning never sees them.
+    original model learns them, unlearning never sees them. `n_dev_forget` / `n_dev_retain`
+    take the next persons of each split file as the dev split (returned).
     """
     n_f, n_r = len(bench.forget_train), len(bench.retain_train)
     k_f, k_r = n_f, n_r
@@ -73,14 +97,24 @@ def _subsample(bench: Benchmark, cfg) -> None:
     k_f = int(cfg.get("max_forget") or k_f)
     k_r = int(cfg.get("max_retain") or k_r)
     n_by = int(cfg.get("n_bystanders") or 0)
-    if k_f > n_f or k_r + n_by > n_r:
-        raise ConfigError(f"data: asked for {k_f} forget and {k_r} retain + {n_by} bystander "
-                          f"persons, the split files hold {n_f} forget / {n_r} retain")
+    d_f, d_r = int(cfg.get("n_dev_forget") or 0), int(cfg.get("n_dev_retain") or 0)
+    if d_f or d_r:
+        _check_dev(d_f, d_r)
+    if k_f + d_f > n_f or k_r + n_by + d_r > n_r:
+        raise ConfigError(f"data: asked for {k_f} + {d_f} dev forget and {k_r} retain + {n_by} "
+                          f"bystander + {d_r} dev retain persons, the split files hold {n_f} "
+                          f"forget / {n_r} retain")
+    dev = None
+    if d_f:
+        r0 = k_r + n_by
+        dev = Benchmark(bench.forget_train[k_f:k_f + d_f], bench.forget_test[k_f:k_f + d_f],
+                        bench.retain_train[r0:r0 + d_r], bench.retain_test[r0:r0 + d_r])
     if n_by:  # otherwise keep what the split directory stored (bystanders.jsonl, if any)
         bench.bystanders = [Person(a.name, a.qas + b.qas) for a, b in zip(
             bench.retain_train[k_r:k_r + n_by], bench.retain_test[k_r:k_r + n_by], strict=True)]
     bench.forget_train, bench.forget_test = bench.forget_train[:k_f], bench.forget_test[:k_f]
     bench.retain_train, bench.retain_test = bench.retain_train[:k_r], bench.retain_test[:k_r]
+    return dev
 
 
 def build_world(cfg) -> World:
