@@ -15,7 +15,7 @@ def main(path: str) -> None:
     data = json.load(open(path))
     bench = data["benchmark"]
     print(
-        f"Command: `{data['command']}` · config `{data['config']}` · test split: "
+        f"Command: `{data['command']}` · config hash `{data.get('config_hash', '-')}` · test split: "
         f"{bench['n_test_queries']} queries, {bench['n_test_refs']} refs, "
         f"{bench['n_gt_segments']} GT segments · seed {data['seed']} · {data['date']}\n"
     )
@@ -53,6 +53,19 @@ def main(path: str) -> None:
                 f"({pf['train_positive_fraction']:.0%} copies), loss "
                 f"{pf['loss_first_last'][0]:.3f} -> {pf['loss_first_last'][1]:.3f}; pair uAP of "
                 f"its p(copy) over the localised test pairs {fmt(pf['pair_uap_of_localised'])}"
+            )
+        for name, d in entry.get("minus_tn", {}).items():
+            print(
+                f"  - {name} − tn: {d['difference']:+.3f} (paired bootstrap SE {d['se']:.3f}, "
+                f"95% interval {d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}); SE of {name} µAP "
+                f"{d['se_a']:.3f}"
+            )
+        look = entry.get("lookalike_negatives")
+        if look and "fraction_noncopy_at_least_median" in look:
+            print(
+                f"  - look-alike negatives: {look['fraction_noncopy_at_least_median']:.1%} of "
+                f"{look['n_noncopy_frames']} non-copy query frames are at least as similar to some "
+                f"reference frame as the median copied frame ({look['median_best_sim_copied']:.3f})"
             )
         if "sscd" in entry:
             first, last = entry["sscd"]["log_first_last"]

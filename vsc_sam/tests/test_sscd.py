@@ -122,9 +122,9 @@ def test_no_train_test_leakage(tmp_path):
     cfg = SSCDConfig(width=4, dim=8, input_size=24, steps=1, batch_size=4)
     train_sscd(videos, cfg, tmp_path, forbidden_ids=test_ids, progress=False)
     # the checkpoint records exactly the training ids; eval re-checks them on load
-    import json
+    from vsc_sam.checkpoint import read_state
 
-    state = json.loads((tmp_path / "state.json").read_text())
+    state = read_state(tmp_path)
     assert state["config"]["train_video_ids"] == sorted(videos)
     check_no_leakage(state["config"]["train_video_ids"], test_ids)
     with pytest.raises(ValueError, match="overlap"):

@@ -19,9 +19,11 @@ from tqdm import tqdm
 from vsc_sam.edits import EDIT_PROBABILITIES, sample_edit_chain
 from vsc_sam.formats import Match, read_matches, write_matches
 from vsc_sam.scenes import Footage, random_footage
-from vsc_sam.video_io import read_video, write_video
+from vsc_sam.sources import SOURCE_POOLS
+from vsc_sam.video_io import VideoDecodeError, read_video, write_video
 
-GENERATOR_VERSION = "1.0"
+# 1.1: source pools (data.<split>.source_pool); pool "all" draws exactly the v1.0 content.
+GENERATOR_VERSION = "1.1"
 
 
 @dataclass
@@ -44,6 +46,9 @@ class BenchmarkConfig:
     frame_drop_prob: float = 0.2
     reversal_prob: float = 0.0
     edit_probabilities: dict[str, float] = field(default_factory=lambda: dict(EDIT_PROBABILITIES))
+    # Visual sources the split draws from (sources.POOLS): "all" = the v1.0 sources shared by
+    # every split; train / val / test = disjoint pools of whole photos and clips.
+    source_pool: str = "all"
 
     def __post_init__(self) -> None:
         for name in ("n_queries", "n_refs", "frame_size"):
@@ -52,6 +57,10 @@ class BenchmarkConfig:
         if not 0 <= self.positive_fraction <= 1:
             raise ValueError(
                 f"benchmark.positive_fraction must be in [0, 1], got {self.positive_fraction}"
+            )
+        if self.source_pool not in SOURCE_POOLS:
+            raise ValueError(
+                f"benchmark.source_pool must be one of {list(SOURCE_POOLS)}, got {self.source_pool!r}"
             )
         if self.n_refs < 3:
             raise ValueError(
@@ -87,27 +96,42 @@ class Benchmark:
 
     @classmethod
     def load(cls, folder: str | Path) -> Benchmark:
+        """A saved split; a truncated or malformed file raises ``BenchmarkFileError`` naming the
+        file and the recovery (delete the cached split folder; it is regenerated from its config)."""
         folder = Path(folder)
         manifest_path = folder / "manifest.json"
         if not manifest_path.is_file():
             raise FileNotFoundError(f"{manifest_path}: benchmark manifest not found")
-        manifest = json.loads(manifest_path.read_text())
-        config = BenchmarkConfig(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in manifest["config"].items()}
-        )
-        load = {
-            v: read_video(folder / "videos" / f"{v}.npz")
-            for v in manifest["queries"] + manifest["refs"]
-        }
-        gts = read_matches(folder / "ground_truth.csv", is_ground_truth=True)
+        recovery = f"delete {folder} to regenerate the split from its config"
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            config = BenchmarkConfig(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in manifest["config"].items()}
+            )
+            ids = manifest["queries"] + manifest["refs"]
+            edits, version = manifest["edits"], manifest["version"]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise BenchmarkFileError(
+                f"{manifest_path}: not a complete benchmark manifest ({type(error).__name__}: "
+                f"{error}); expected JSON with version, config, edits, queries, refs; {recovery}"
+            ) from None
+        try:
+            load = {v: read_video(folder / "videos" / f"{v}.npz") for v in ids}
+            gts = read_matches(folder / "ground_truth.csv", is_ground_truth=True)
+        except (OSError, ValueError, VideoDecodeError) as error:
+            raise BenchmarkFileError(f"{error}; {recovery}") from None
         return cls(
             {q: load[q] for q in manifest["queries"]},
             {r: load[r] for r in manifest["refs"]},
             gts,
             config,
-            manifest["edits"],
-            manifest["version"],
+            edits,
+            version,
         )
+
+
+class BenchmarkFileError(ValueError):
+    """A cached benchmark file is truncated or malformed."""
 
 
 def _clipped_lognormal(rng, median, sigma, low, high) -> float:
@@ -171,7 +195,7 @@ def _render_query(
 ) -> tuple[np.ndarray, list[tuple[_Piece, int]], list[str]]:
     size = cfg.frame_size
     chain = sample_edit_chain(rng, cfg.edit_probabilities)
-    background = random_footage(rng, 30.0)
+    background = random_footage(rng, 30.0, pool=cfg.source_pool)
     frames, placed, t0 = [], [], 0
     for piece in pieces:
         drops = piece.ref_id is not None and rng.random() < cfg.frame_drop_prob
@@ -199,6 +223,7 @@ def generate_benchmark(cfg: BenchmarkConfig, progress: bool = False) -> Benchmar
         rid: random_footage(
             rng,
             float(round(_clipped_lognormal(rng, cfg.ref_duration[0], 0.4, *cfg.ref_duration[1:]))),
+            pool=cfg.source_pool,
         )
         for rid in ref_ids
     }
@@ -220,7 +245,9 @@ def generate_benchmark(cfg: BenchmarkConfig, progress: bool = False) -> Benchmar
         pieces = []
         for gap, copy in zip(gaps, copies + [None], strict=True):
             if gap > 0:
-                pieces.append(_Piece(int(gap), random_footage(rng, float(gap))))
+                pieces.append(
+                    _Piece(int(gap), random_footage(rng, float(gap), pool=cfg.source_pool))
+                )
             if copy is not None:
                 pieces.append(copy)
         queries[qid], placed, edits[qid] = _render_query(rng, cfg, pieces)

@@ -7,10 +7,8 @@ time per pair for each descriptor x localiser, plus the descriptor-track uAP.
 
 from __future__ import annotations
 
-import datetime
 import json
-import os
-import platform
+import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -18,21 +16,29 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from vsc_sam.checkpoint import load_model_weights, read_state
+from vsc_sam.checkpoint import (
+    CheckpointError,
+    atomic_text,
+    fingerprint,
+    load_model_weights,
+    read_state,
+)
 from vsc_sam.config import (
-    LOCALISERS,
+    EVAL_NOT_IDENTITY,
     ConfigError,
-    check_descriptors,
-    check_localisers,
-    split_config,
+    EvalSpec,
+    eval_spec,
+    guarded,
+    resolved,
+    split_ids,
+    tn_grid,
 )
 from vsc_sam.formats import CandidatePair, write_matches
-from vsc_sam.localization.dynamic_programming import DynamicProgramming
 from vsc_sam.localization.line_decoder import LineDecoder
 from vsc_sam.localization.sam_net import SAMPredictor, SAMUNet
-from vsc_sam.localization.temporal_network import TemporalNetwork
+from vsc_sam.metrics import bootstrap_difference
 from vsc_sam.pair_filter import PairFilter, PairFilterConfig, apply_filter, training_pairs
 from vsc_sam.pipeline import (
     candidates,
@@ -41,119 +47,110 @@ from vsc_sam.pipeline import (
     descriptor_track_uap,
     evaluate_predictions,
     load_split,
+    lookalike_fraction,
     run_localiser,
     similarity_matrices,
     top_pairs,
 )
+from vsc_sam.run_folder import (
+    RunFolderError,
+    check_record,
+    claim,
+    identity_of,
+    provenance,
+    recover,
+    swap_in,
+    write_record,
+)
+from vsc_sam.sources import shared_sources
 from vsc_sam.sscd import SSCDConfig, check_no_leakage, train_sscd, training_videos
 
+RESULT = "result.json"
 PAPER = "A Similarity Alignment Model for Video Copy Segment Matching (arXiv 2305.15679)"
 
 
-def build_localisers(cfg: DictConfig, names: list[str]) -> dict:
+def build_localisers(spec: EvalSpec) -> dict:
+    names = spec.eval.localisers
     localisers = {}
     if "tn" in names:
-        localisers["tn"] = TemporalNetwork(**OmegaConf.to_container(cfg.tn))
+        localisers["tn"] = spec.tn
+    localisers.update(tn_grid(spec))
     if "dp" in names:
-        localisers["dp"] = DynamicProgramming(**OmegaConf.to_container(cfg.dp))
+        localisers["dp"] = spec.dp
     if "sam_post" in names:
-        lo, hi = cfg.eval.raw_range
+        lo, hi = spec.eval.raw_range
         decoder = LineDecoder()
         localisers["sam_post"] = lambda sim: decoder(np.clip((sim - lo) / (hi - lo), 0, 1))
-    sam_checkpoints = {"sam": str(cfg.eval.checkpoint)} if "sam" in names else {}
-    sam_checkpoints.update(extra_sam_checkpoints(cfg))
+    sam_checkpoints = {"sam": spec.eval.checkpoint} if "sam" in names else {}
+    sam_checkpoints.update({f"sam_{k}": v for k, v in spec.eval.extra_sam.items()})
     for name, folder in sam_checkpoints.items():
-        model = SAMUNet(**sam_architecture(cfg, folder))
+        model = SAMUNet(**sam_architecture(spec, folder))
         load_model_weights(folder, model)
-        predictor = SAMPredictor(model, tile=int(cfg.eval.tile), overlap=int(cfg.eval.tile) // 4)
+        predictor = SAMPredictor(model, tile=spec.eval.tile, overlap=spec.eval.tile // 4)
         decoder = LineDecoder()
         localisers[name] = lambda sim, p=predictor, d=decoder: d(p(sim))
     return localisers
 
 
-def sam_architecture(cfg: DictConfig, folder: str) -> dict:
+def input_fingerprints(spec: EvalSpec) -> dict[str, str | None]:
+    """Manifest hash of every SAM checkpoint the eval will score (verified, so a torn one fails
+    here, before any work)."""
+    folders = {"sam": spec.eval.checkpoint} if "sam" in spec.eval.localisers else {}
+    folders.update({f"sam_{k}": v for k, v in spec.eval.extra_sam.items()})
+    return {name: fingerprint(folder) for name, folder in folders.items()}
+
+
+def sam_architecture(spec: EvalSpec, folder: str) -> dict:
     """The U-Net settings a checkpoint was trained with (its state.json), so checkpoints of
-    different widths can be scored side by side; ``cfg.model`` only for checkpoints without."""
+    different widths can be scored side by side; ``spec.model`` only for checkpoints without."""
     state = read_state(folder) or {}
     stored = state.get("config", {}).get("model")
-    return dict(stored) if stored else OmegaConf.to_container(cfg.model, resolve=True)
-
-
-def extra_sam_checkpoints(cfg: DictConfig) -> dict[str, str]:
-    """``eval.extra_sam: {label: folder}``: further SAM-lite checkpoints scored as localisers
-    ``sam_<label>`` on the same matrices as the others (e.g. one trained on other descriptors)."""
-    extra = cfg.eval.get("extra_sam")
-    extra = OmegaConf.to_container(extra, resolve=True) if OmegaConf.is_config(extra) else extra
-    extra = {} if extra is None else extra
-    if not isinstance(extra, dict):
-        raise ConfigError(f"eval.extra_sam: expected a mapping label -> checkpoint, got {extra!r}")
-    out = {}
-    for label, folder in extra.items():
-        name = f"sam_{label}"
-        if name in LOCALISERS or not str(label).isidentifier():
-            raise ConfigError(
-                f"eval.extra_sam.{label}: label must be an identifier not giving {name!r}"
-            )
-        if read_state(folder) is None:
-            raise ConfigError(f"eval.extra_sam.{label}={folder}: no SAM checkpoint (state.json)")
-        out[name] = str(folder)
-    return out
-
-
-def experiment_name(cfg: DictConfig) -> str:
-    """The experiment config Hydra composed (falls back to ``name`` outside a Hydra run)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return str(HydraConfig.get().runtime.choices.get("experiment", cfg.name))
-    except ValueError:
-        return str(cfg.name)
-
-
-def hardware() -> str:
-    return (
-        f"{os.cpu_count()}-core CPU ({platform.machine()}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s), shared with other jobs during measurement"
-    )
+    return dict(stored) if stored else {"width": spec.model.width, "depth": spec.model.depth}
 
 
 def write_json(path: Path, payload: dict) -> None:
     """Results JSON, written to a temporary file and renamed (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=1)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-    os.replace(tmp, path)
+    atomic_text(Path(path), json.dumps(payload, indent=1))
 
 
-def dataclass_section(cfg: DictConfig, key: str, cls: type, skip: str):
-    """``cls`` built from the config section ``key`` (minus its ``skip`` field); unknown fields
-    name the section."""
-    fields = {k: v for k, v in OmegaConf.to_container(cfg[key]).items() if k != skip}
+def sscd_config(spec: EvalSpec) -> SSCDConfig:
+    return SSCDConfig(**{k: getattr(spec.sscd, k) for k in SSCDConfig.__dataclass_fields__})
+
+
+def pair_filter_config(spec: EvalSpec) -> PairFilterConfig:
+    fields = PairFilterConfig.__dataclass_fields__
+    return PairFilterConfig(**{k: getattr(spec.pair_filter, k) for k in fields})
+
+
+def prepare_sscd(spec: EvalSpec) -> None:
+    """Claim the SSCD checkpoint folder for this SSCD config and training split before any work:
+    another config there is refused (``overwrite=true`` retrains it), a stored checkpoint trained
+    on any test video is refused (leakage)."""
+    folder = Path(spec.sscd.checkpoint)
+    identity = {"sscd": asdict(sscd_config(spec)), "train_split": asdict(spec.data.train)}
     try:
-        return cls(**fields)
-    except TypeError as error:
-        raise ConfigError(f"{key}: {error}") from None
+        claim(folder, identity, (), overwrite=False)
+    except RunFolderError:
+        if not spec.overwrite:
+            raise
+        claim(folder, identity, (), overwrite=True)
+    try:
+        state = read_state(folder)
+        if state is not None:
+            check_no_leakage(state["config"]["train_video_ids"], split_ids(spec.data.test))
+    except (CheckpointError, ValueError) as error:
+        raise ConfigError(f"sscd.checkpoint={folder}: {error}") from None
 
 
-def ensure_sscd(cfg: DictConfig, sscd_cfg: SSCDConfig, train, test) -> tuple[str, dict]:
-    """Train the SSCD descriptor on the training split unless ``sscd.checkpoint`` holds one; a
-    stored checkpoint whose training ids touch the test split is refused (leakage). Returns the
-    folder and its state."""
-    folder = str(cfg.sscd.checkpoint)
-    test_ids = set(test.queries) | set(test.refs)
+def ensure_sscd(spec: EvalSpec, train, test) -> tuple[str, dict]:
+    """Train the SSCD descriptor on the training split unless its folder holds a checkpoint of
+    this config (``prepare_sscd`` checked which). Returns the folder and its state."""
+    folder = spec.sscd.checkpoint
     state = read_state(folder)
     if state is None:
-        train_sscd(training_videos(train), sscd_cfg, folder, forbidden_ids=test_ids)
+        test_ids = set(test.queries) | set(test.refs)
+        train_sscd(training_videos(train), sscd_config(spec), folder, forbidden_ids=test_ids)
         return folder, read_state(folder)
-    check_no_leakage(state["config"]["train_video_ids"], test_ids)
-    if state["config"]["sscd"] != asdict(sscd_cfg):
-        raise ConfigError(
-            f"sscd.checkpoint={folder} was trained with {state['config']['sscd']}, but the "
-            f"config asks for {asdict(sscd_cfg)}; delete the folder or point sscd.checkpoint "
-            "elsewhere"
-        )
     print(f"[sscd] using checkpoint {folder} (step {state['step']})", flush=True)
     return folder, state
 
@@ -180,10 +177,8 @@ def fit_pair_filter(
     return probs, info
 
 
-def score(cfg: DictConfig, gts, predictions, query_ids, ms_per_pair: float) -> dict:
-    result = evaluate_predictions(
-        gts, predictions, query_ids, int(cfg.eval.bootstrap), int(cfg.eval.seed)
-    )
+def score(spec: EvalSpec, gts, predictions, query_ids, ms_per_pair: float) -> dict:
+    result = evaluate_predictions(gts, predictions, query_ids, spec.eval.bootstrap, spec.eval.seed)
     result["ms_per_pair"] = ms_per_pair
     return result
 
@@ -196,141 +191,143 @@ def log_result(label: str, result: dict) -> None:
     )
 
 
-def run(cfg: DictConfig) -> dict:
-    torch.set_num_threads(int(cfg.threads))
-    kinds, names = check_descriptors(cfg), check_localisers(cfg)
-    train_split, test_split = split_config(cfg, "train"), split_config(cfg, "test")
-    if "sam" in names and read_state(cfg.eval.checkpoint) is None:
-        raise ConfigError(
-            f"eval.checkpoint={cfg.eval.checkpoint}: no SAM checkpoint; run vsc_sam-train first "
-            "or drop 'sam' from eval.localisers"
-        )
-    if set(
-        range(
-            train_split.id_offset,
-            train_split.id_offset + max(train_split.n_queries, train_split.n_refs),
-        )
-    ) & set(
-        range(
-            test_split.id_offset,
-            test_split.id_offset + max(test_split.n_queries, test_split.n_refs),
-        )
-    ):
-        raise ConfigError(
-            "data.train and data.test id ranges overlap; use distinct id_offset values"
-        )
-    localisers = build_localisers(cfg, names)
-    sscd_cfg = dataclass_section(cfg, "sscd", SSCDConfig, "checkpoint") if "sscd" in kinds else None
-    pf_cfg = (
-        dataclass_section(cfg, "pair_filter", PairFilterConfig, "enabled")
-        if cfg.pair_filter.enabled
-        else None
-    )
-    if cfg.eval.get("value") and str(cfg.eval.value) not in localisers:
-        raise ConfigError(
-            f"eval.value={cfg.eval.value}: not among the localisers {list(localisers)}"
-        )
-    train = load_split(train_split, cfg.data.cache_dir)
-    test = load_split(test_split, cfg.data.cache_dir)
-    check_ground_truth_ids(test)
+def evaluate_descriptor(spec: EvalSpec, kind: str, localisers: dict, train, test, out: Path):
+    """Every localiser (and, if enabled, + pair filter) on the same candidate pairs and matrices
+    of one descriptor; predictions go to ``out/<kind>_<localiser>.csv``."""
     gts, query_ids = test.ground_truth, sorted(test.queries)
-    # Beside the predictions, so they can be rescored offline (bench/error_decomposition.py).
-    write_matches(Path(cfg.output_dir) / "predictions" / "ground_truth.csv", gts)
-    report: dict = {"descriptors": {}}
-    for kind in kinds:
-        model_spec, sscd_state = cfg.descriptor.model_spec, None
-        if kind == "sscd":
-            model_spec, sscd_state = ensure_sscd(cfg, sscd_cfg, train, test)
-        train_desc, test_desc = describe(
-            kind,
-            train,
-            [train, test],
-            cfg.descriptor.pca_dim,
-            cfg.descriptor.input_size,
-            model_spec,
-        )
-        pairs = candidates(
-            train,
-            test,
-            train_desc,
-            test_desc,
-            cfg.eval.beta,
-            cfg.eval.k_per_query,
-            cfg.eval.pairs_per_query,
-        )
-        chosen = top_pairs(pairs, cfg.eval.localise_per_query)
-        gt_pairs = {g.pair_id for g in gts}
-        matrices = similarity_matrices(chosen, test_desc)
-        entry = {
-            "descriptor_uap": descriptor_track_uap(gts, pairs),
-            "n_candidate_pairs": len(pairs),
-            "n_localised_pairs": len(chosen),
-            "gt_pair_recall_of_localised": len(gt_pairs & set(chosen)) / max(len(gt_pairs), 1),
-            "localisers": {},
+    model_spec, sscd_state = spec.descriptor.model_spec, None
+    if kind == "sscd":
+        model_spec, sscd_state = ensure_sscd(spec, train, test)
+    train_desc, test_desc = describe(
+        kind, train, [train, test], spec.descriptor.pca_dim, spec.descriptor.input_size, model_spec
+    )
+    e = spec.eval
+    pairs = candidates(train, test, train_desc, test_desc, e.beta, e.k_per_query, e.pairs_per_query)
+    chosen = top_pairs(pairs, e.localise_per_query)
+    gt_pairs = {g.pair_id for g in gts}
+    matrices = similarity_matrices(chosen, test_desc)
+    entry = {
+        "descriptor_uap": descriptor_track_uap(gts, pairs),
+        "n_candidate_pairs": len(pairs),
+        "n_localised_pairs": len(chosen),
+        "gt_pair_recall_of_localised": len(gt_pairs & set(chosen)) / max(len(gt_pairs), 1),
+        "lookalike_negatives": lookalike_fraction(test, test_desc),
+        "localisers": {},
+    }
+    if sscd_state is not None:
+        entry["sscd"] = {
+            "checkpoint": str(model_spec),
+            "config": sscd_state["config"]["sscd"],
+            "n_train_videos": len(sscd_state["config"]["train_video_ids"]),
+            "log_first_last": [sscd_state["config"]["log"][0], sscd_state["config"]["log"][-1]],
         }
-        if sscd_state is not None:
-            entry["sscd"] = {
-                "checkpoint": str(model_spec),
-                "config": sscd_state["config"]["sscd"],
-                "n_train_videos": len(sscd_state["config"]["train_video_ids"]),
-                "log_first_last": [sscd_state["config"]["log"][0], sscd_state["config"]["log"][-1]],
-            }
-        probs = None
-        if pf_cfg is not None:
-            probs, entry["pair_filter"] = fit_pair_filter(pf_cfg, train, train_desc, matrices)
-            if probs is not None:
-                entry["pair_filter"]["pair_uap_of_localised"] = descriptor_track_uap(
-                    gts, [CandidatePair(q, r, p) for (q, r), p in probs.items()]
-                )
-                entry["pair_filter"]["localisers"] = {}
-                print(f"[{kind}] pair filter: {entry['pair_filter']}", flush=True)
-        for name, localiser in localisers.items():
-            predictions, ms_per_pair = run_localiser(localiser, matrices)
-            write_matches(Path(cfg.output_dir) / "predictions" / f"{kind}_{name}.csv", predictions)
-            entry["localisers"][name] = score(cfg, gts, predictions, query_ids, ms_per_pair)
-            log_result(f"[{kind}] {name}", entry["localisers"][name])
-            if probs is not None:
-                filtered = apply_filter(predictions, probs, pf_cfg.min_prob)
-                result = score(cfg, gts, filtered, query_ids, ms_per_pair)
-                entry["pair_filter"]["localisers"][name] = result
-                log_result(f"[{kind}] {name} + pair filter", result)
-        report["descriptors"][kind] = entry
-    head = report["descriptors"][kinds[0]]["localisers"]
-    value_name = "sam" if "sam" in head else names[-1]
-    if cfg.eval.get("value"):  # checked against eval.localisers before any work (run())
-        value_name = str(cfg.eval.value)
+    probs, pf_cfg = None, pair_filter_config(spec) if spec.pair_filter.enabled else None
+    if pf_cfg is not None:
+        probs, entry["pair_filter"] = fit_pair_filter(pf_cfg, train, train_desc, matrices)
+        if probs is not None:
+            entry["pair_filter"]["pair_uap_of_localised"] = descriptor_track_uap(
+                gts, [CandidatePair(q, r, p) for (q, r), p in probs.items()]
+            )
+            entry["pair_filter"]["localisers"] = {}
+            print(f"[{kind}] pair filter: {entry['pair_filter']}", flush=True)
+    by_name = {}
+    for name, localiser in localisers.items():
+        predictions, ms_per_pair = run_localiser(localiser, matrices)
+        by_name[name] = predictions
+        write_matches(out / f"{kind}_{name}.csv", predictions)
+        entry["localisers"][name] = score(spec, gts, predictions, query_ids, ms_per_pair)
+        log_result(f"[{kind}] {name}", entry["localisers"][name])
+        if probs is not None:
+            filtered = apply_filter(predictions, probs, pf_cfg.min_prob)
+            result = score(spec, gts, filtered, query_ids, ms_per_pair)
+            entry["pair_filter"]["localisers"][name] = result
+            log_result(f"[{kind}] {name} + pair filter", result)
+    entry["minus_tn"] = {  # paired bootstrap over queries: each SAM-lite checkpoint - TN
+        name: bootstrap_difference(gts, preds, by_name["tn"], query_ids, e.bootstrap, e.seed)
+        for name, preds in by_name.items()
+        if "tn" in by_name and (name == "sam" or (name.startswith("sam_") and name != "sam_post"))
+    }
+    return entry
+
+
+def make_payload(spec: EvalSpec, config: dict, test, report: dict) -> dict:
+    kinds, names = spec.descriptors, spec.eval.localisers
+    head = report[kinds[0]]["localisers"]
+    value_name = spec.eval.value or ("sam" if "sam" in head else names[-1])
     base_name = "tn" if "tn" in head else names[0]
-    payload = {
+    return {
         "paper": PAPER,
         "metric": f"segment micro-AP (official VSC matching metric), synthetic test split, "
         f"{kinds[0]} descriptors, localiser {value_name}",
         "value": head[value_name]["segment_micro_ap"],
         "baseline": f"{base_name} (VCSL Temporal Network)" if base_name == "tn" else base_name,
         "baseline_value": head[base_name]["segment_micro_ap"],
-        "config": f"experiment={experiment_name(cfg)} name={cfg.name}",
-        "seed": int(test_split.seed),
-        "hardware": hardware(),
-        "command": cfg.eval.command or f"vsc_sam-eval experiment={cfg.name}",
-        "date": datetime.date.today().isoformat(),
+        "seed": spec.data.test.seed,
+        **provenance(config, EVAL_NOT_IDENTITY),
+        # the config as composed; the run-folder identity (config_hash) adds these fingerprints
+        "config": {k: v for k, v in config.items() if k != "input_checkpoints"},
+        "input_checkpoints": config["input_checkpoints"],
         "threads": torch.get_num_threads(),
-        "headline": bool(cfg.eval.get("headline", False)),
+        "headline": spec.eval.headline,
+        "tn_grid": {name: asdict(tn) for name, tn in tn_grid(spec).items()},
         "benchmark": {
-            "train": OmegaConf.to_container(cfg.data.train),
-            "test": OmegaConf.to_container(cfg.data.test),
+            "train": asdict(spec.data.train),
+            "test": asdict(spec.data.test),
             "n_test_queries": len(test.queries),
             "n_test_refs": len(test.refs),
-            "n_gt_segments": len(gts),
+            "n_gt_segments": len(test.ground_truth),
             "generator_version": test.version,
+            # whole visual sources shared by the training and the test split (none when the
+            # two use disjoint pools, sources.POOLS)
+            "shared_sources": shared_sources(
+                spec.data.train.source_pool, spec.data.test.source_pool
+            ),
         },
-        **report,
+        "descriptors": report,
     }
-    write_json(Path(cfg.eval.output), payload)
+
+
+def run(cfg: DictConfig) -> dict:
+    spec = eval_spec(cfg)  # every key, type, range and input checkpoint checked before any work
+    torch.set_num_threads(spec.threads)
+    # The identity of an eval run includes the fingerprints of the SAM checkpoints it scores, so
+    # a retrained checkpoint is never reported with an old result.
+    config = {**resolved(cfg), "input_checkpoints": input_fingerprints(spec)}
+    run_dir = Path(spec.eval.run_dir)
+    recover(run_dir)
+    if not spec.overwrite and check_record(run_dir, config, EVAL_NOT_IDENTITY):
+        payload = {**json.loads((run_dir / RESULT).read_text()), "headline": spec.eval.headline}
+        write_json(Path(spec.eval.output), payload)
+        print(f"[eval] {run_dir} already holds this config's result; published {spec.eval.output}")
+        return payload
+    if "sscd" in spec.descriptors:
+        prepare_sscd(spec)
+    localisers = build_localisers(spec)
+    train = load_split(spec.data.train, spec.data.cache_dir)
+    test = load_split(spec.data.test, spec.data.cache_dir)
+    check_ground_truth_ids(test)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.tmp-"))
+    try:
+        # Ground truth beside the predictions, so they can be rescored offline.
+        write_matches(stage / "predictions" / "ground_truth.csv", test.ground_truth)
+        report = {
+            kind: evaluate_descriptor(spec, kind, localisers, train, test, stage / "predictions")
+            for kind in spec.descriptors
+        }
+        payload = make_payload(spec, config, test, report)
+        write_record(stage, config, identity_of(config, EVAL_NOT_IDENTITY))
+        write_json(stage / RESULT, payload)
+        swap_in(stage, run_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    write_json(Path(spec.eval.output), payload)
     return payload
 
 
 @hydra.main(version_base="1.3", config_path="../../configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    guarded(run, cfg)
 
 
 if __name__ == "__main__":

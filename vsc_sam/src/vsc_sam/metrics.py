@@ -169,6 +169,46 @@ def pairwise_micro_ap(gts: Sequence[Match], predictions: Sequence[Match]) -> flo
     return candidate_micro_ap(gt_pairs, pairs_from_matches(predictions))
 
 
+def bootstrap_values(
+    gts: Sequence[Match],
+    runs: Sequence[Sequence[Match]],
+    query_ids: Sequence[str],
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> np.ndarray:
+    """Segment µAP of each prediction set in ``runs`` on the same query resamples (with
+    replacement), shape (resamples, runs): paired, so differences between runs keep their
+    correlation. A query drawn k times appears as k distinct copies (ids suffixed), as in a
+    larger benchmark; resamples without any GT are skipped."""
+    rng = np.random.default_rng(seed)
+    gt_by_q: dict[str, list[Match]] = defaultdict(list)
+    for g in gts:
+        gt_by_q[g.query_id].append(g)
+    preds_by_q = []
+    for predictions in runs:
+        by_q: dict[str, list[Match]] = defaultdict(list)
+        for m in predictions:
+            by_q[m.query_id].append(m)
+        preds_by_q.append(by_q)
+    ids = list(query_ids)
+    values = []
+    for _ in range(n_resamples):
+        drawn = rng.choice(len(ids), size=len(ids), replace=True)
+        sample_gt = [
+            _rename(m, f"{ids[q]}#{copy}") for copy, q in enumerate(drawn) for m in gt_by_q[ids[q]]
+        ]
+        if not sample_gt:
+            continue
+        row = []
+        for by_q in preds_by_q:
+            sample = [
+                _rename(m, f"{ids[q]}#{copy}") for copy, q in enumerate(drawn) for m in by_q[ids[q]]
+            ]
+            row.append(segment_micro_ap(sample_gt, sample))
+        values.append(row)
+    return np.asarray(values, dtype=np.float64).reshape(-1, len(runs))
+
+
 def bootstrap_micro_ap(
     gts: Sequence[Match],
     predictions: Sequence[Match],
@@ -177,32 +217,35 @@ def bootstrap_micro_ap(
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of segment µAP, resampling queries with replacement.
-
-    A query drawn k times appears as k distinct copies (ids suffixed), as in a larger benchmark.
-    """
-    rng = np.random.default_rng(seed)
-    gt_by_q: dict[str, list[Match]] = defaultdict(list)
-    pred_by_q: dict[str, list[Match]] = defaultdict(list)
-    for g in gts:
-        gt_by_q[g.query_id].append(g)
-    for p in predictions:
-        pred_by_q[p.query_id].append(p)
-    ids = list(query_ids)
-    values = []
-    for _ in range(n_resamples):
-        sample_gt, sample_pred = [], []
-        for copy, qid in enumerate(rng.choice(len(ids), size=len(ids), replace=True)):
-            q = ids[qid]
-            rename = f"{q}#{copy}"
-            sample_gt += [_rename(m, rename) for m in gt_by_q.get(q, [])]
-            sample_pred += [_rename(m, rename) for m in pred_by_q.get(q, [])]
-        if sample_gt:
-            values.append(segment_micro_ap(sample_gt, sample_pred))
-    if not values:
+    """Percentile bootstrap CI of segment µAP, resampling queries with replacement."""
+    values = bootstrap_values(gts, [predictions], query_ids, n_resamples, seed)[:, 0]
+    if not len(values):
         return (float("nan"), float("nan"))
     alpha = (1 - level) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def bootstrap_difference(
+    gts: Sequence[Match],
+    predictions_a: Sequence[Match],
+    predictions_b: Sequence[Match],
+    query_ids: Sequence[str],
+    n_resamples: int = 200,
+    seed: int = 0,
+) -> dict:
+    """µAP(a) - µAP(b) with its paired bootstrap SE and 95% percentile interval, and the SE of
+    µAP(a) alone."""
+    values = bootstrap_values(gts, [predictions_a, predictions_b], query_ids, n_resamples, seed)
+    diff = values[:, 0] - values[:, 1]
+    point = segment_micro_ap(gts, predictions_a) - segment_micro_ap(gts, predictions_b)
+    if not len(diff):
+        return {"difference": point, "se": float("nan"), "ci95": [float("nan")] * 2}
+    return {
+        "difference": point,
+        "se": float(diff.std(ddof=1)) if len(diff) > 1 else float("nan"),
+        "ci95": [float(np.quantile(diff, 0.025)), float(np.quantile(diff, 0.975))],
+        "se_a": float(values[:, 0].std(ddof=1)) if len(diff) > 1 else float("nan"),
+    }
 
 
 def _rename(m: Match, query_id: str) -> Match:

@@ -22,20 +22,21 @@ from torch import nn
 
 from vsc_sam.formats import Match
 from vsc_sam.retrieval import top_refs_by_max_similarity
+from vsc_sam.schema import bounded
 
 Pair = tuple[str, str]
 
 
 @dataclass
 class PairFilterConfig:
-    size: int = 32
-    width: int = 16
-    steps: int = 400
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    per_query: int = 5  # training pairs per training query (top refs by max similarity) + GT
-    min_prob: float = 0.0
+    size: int = bounded(32, low=4)
+    width: int = bounded(16, low=1)
+    steps: int = bounded(400, low=1)
+    batch_size: int = bounded(64, low=1)
+    lr: float = bounded(2e-3, above=0.0)
+    weight_decay: float = bounded(1e-4, low=0.0)
+    per_query: int = bounded(5, low=1)  # training pairs per training query (top refs) + GT
+    min_prob: float = bounded(0.0, low=0.0, high=1.0)
     seed: int = 0
 
 

@@ -17,7 +17,7 @@ from vsc_sam.descriptors import DescriptorExtractor
 from vsc_sam.formats import CandidatePair, Match
 from vsc_sam.localization.segments import Segment, segments_to_matches
 from vsc_sam.metrics import (
-    bootstrap_micro_ap,
+    bootstrap_values,
     boundary_errors,
     candidate_micro_ap,
     pairwise_micro_ap,
@@ -104,10 +104,12 @@ def run_localiser(
 def evaluate_predictions(
     gts: list[Match], predictions: list[Match], query_ids: list[str], n_bootstrap: int, seed: int
 ) -> dict:
-    lo, hi = bootstrap_micro_ap(gts, predictions, query_ids, n_bootstrap, seed)
+    values = bootstrap_values(gts, [predictions], query_ids, n_bootstrap, seed)[:, 0]
+    lo, hi = np.quantile(values, [0.025, 0.975]) if len(values) else [np.nan, np.nan]
     return {
         "segment_micro_ap": segment_micro_ap(gts, predictions),
-        "segment_micro_ap_ci95": [lo, hi],
+        "segment_micro_ap_ci95": [float(lo), float(hi)],
+        "segment_micro_ap_se": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
         "pairwise_micro_ap": pairwise_micro_ap(gts, predictions),
         "boundary": boundary_errors(gts, predictions),
         "n_predictions": len(predictions),
@@ -129,3 +131,32 @@ def describe(
     """Fit whitening on the training references; describe every video of each split."""
     extractor = DescriptorExtractor(kind, pca_dim, model_spec, input_size).fit(train.refs)
     return [extractor({**s.queries, **s.refs}) for s in splits]
+
+
+def lookalike_fraction(bench: Benchmark, desc: dict[str, np.ndarray]) -> dict:
+    """How many non-copy query frames look like a copy (issue 16): each query frame's best
+    similarity to any reference frame of the split; the share of frames outside every GT
+    segment whose best similarity is >= the median over frames inside one. These are labelled
+    negatives although a descriptor sees them as copies (same source, similar framing)."""
+    refs = np.concatenate([desc[r] for r in sorted(bench.refs)])
+    copied: dict[str, set[int]] = {}
+    for m in bench.ground_truth:
+        frames = range(int(np.floor(m.query_start)), int(np.ceil(m.query_end)))
+        copied.setdefault(m.query_id, set()).update(frames)
+    inside, outside = [], []
+    for q in sorted(bench.queries):
+        best = (desc[q] @ refs.T).max(axis=1)
+        mask = np.zeros(len(best), dtype=bool)
+        mask[[t for t in copied.get(q, ()) if t < len(best)]] = True
+        inside.append(best[mask])
+        outside.append(best[~mask])
+    inside, outside = np.concatenate(inside), np.concatenate(outside)
+    if not len(inside) or not len(outside):
+        return {"n_copied_frames": len(inside), "n_noncopy_frames": len(outside)}
+    median = float(np.median(inside))
+    return {
+        "median_best_sim_copied": median,
+        "fraction_noncopy_at_least_median": float(np.mean(outside >= median)),
+        "n_copied_frames": int(len(inside)),
+        "n_noncopy_frames": int(len(outside)),
+    }

