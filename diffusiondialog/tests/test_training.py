@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_train_overrides
-from diffusiondialog.checkpoint import load_checkpoint
+from diffusiondialog.checkpoint import CheckpointError, load_checkpoint
 from diffusiondialog.evaluation import evaluate
 from diffusiondialog.tokenizer import train_bpe
 from diffusiondialog.trainer import train
@@ -46,6 +46,7 @@ def test_eval_end_to_end_and_tokenizer_mismatch(compose_cfg, plato_dir, tmp_path
     for key in ("paper", "metric", "value", "baseline", "baseline_value", "config", "seed",
                 "hardware", "command", "date"):
         assert key in res
+    assert res["resolved_config"]["eval"]["k"] == 2  # the config that ran, not a summary
     assert set(res["rows"]) == {
         "diffusiondialog/ddim3-beam", "diffusiondialog/study/ddim1-stride-greedy",
         "diffusiondialog/study/ddim1-trailing-greedy", "bart/beam", "bart/nucleus",
@@ -61,7 +62,7 @@ def test_eval_end_to_end_and_tokenizer_mismatch(compose_cfg, plato_dir, tmp_path
     train_bpe(["completely different text"] * 3, 300).save(str(other))
     with pytest.raises(ValueError, match="tokenizer fingerprint"):
         load_checkpoint(ck["bart"], other)
-    with pytest.raises(FileNotFoundError, match="spec.json"):
+    with pytest.raises(CheckpointError, match="missing/manifest.json"):
         evaluate(compose_cfg("eval", over + [f"eval.checkpoints.bart={tmp_path}/missing"]))
 
 

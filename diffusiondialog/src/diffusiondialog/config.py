@@ -4,46 +4,23 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from diffusiondialog.data import FORMATS
-from diffusiondialog.latent import check_prior
 from diffusiondialog.model import ModelSpec, check_loss_weights
-
-MODEL_KINDS = ("diffusiondialog", "bart", "cvae")
-DATA_FORMATS = ("chitchat", *FORMATS)
+from diffusiondialog.schema import ConfigError, validated
 
 
-def _require(cfg: DictConfig, keys: list[str]) -> None:
-    for key in keys:
-        if OmegaConf.select(cfg, key) is None:
-            raise ValueError(f"config: missing required field {key!r}")
-
-
-def validate_train_config(cfg: DictConfig) -> None:
-    _require(cfg, ["model.kind", "model.bart.d_model", "data.path", "data.format",
-                   "trainer.steps", "trainer.batch_size", "trainer.output_dir"])
-    if cfg.model.kind not in MODEL_KINDS:
-        raise ValueError(f"model.kind must be one of {MODEL_KINDS}, got {cfg.model.kind!r}")
-    if cfg.data.format not in DATA_FORMATS:
-        raise ValueError(f"data.format must be one of {DATA_FORMATS}, got {cfg.data.format!r}")
+def validate_train_config(cfg: DictConfig) -> DictConfig:
+    """The typed, range-checked config (schema.py) plus the checks that span sections."""
+    cfg = validated(cfg)
     latent_type = "gaussian" if cfg.model.kind == "cvae" else "diffusion"
-    check_loss_weights(cfg.model.loss_weights, latent_type)
-    if cfg.model.kind == "cvae":
-        _require(cfg, ["model.cvae.latent_dim", "model.cvae.prior"])
-        if int(cfg.model.cvae.latent_dim) < 1:
-            raise ValueError(f"model.cvae.latent_dim must be >= 1, got {cfg.model.cvae.latent_dim}")
-        check_prior(cfg.model.cvae.prior)
-        if float(cfg.model.cvae.free_bits) < 0 or int(cfg.model.cvae.kl_anneal_steps) < 0:
-            raise ValueError("model.cvae.free_bits and kl_anneal_steps must be >= 0")
-    for key in ("trainer.steps", "trainer.batch_size", "trainer.grad_accum", "data.max_source",
-                "data.max_target", "trainer.threads"):
-        if int(OmegaConf.select(cfg, key)) < 1:
-            raise ValueError(f"{key} must be >= 1, got {OmegaConf.select(cfg, key)}")
-    if cfg.trainer.mixed_precision not in ("no", "bf16", "fp16"):
-        raise ValueError(f"trainer.mixed_precision must be no, bf16 or fp16, got "
-                         f"{cfg.trainer.mixed_precision!r}")
+    try:
+        check_loss_weights(cfg.model.loss_weights, latent_type)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     longest = max(int(cfg.data.max_source), int(cfg.data.max_target))
     if longest > cfg.model.bart.max_position_embeddings:
-        raise ValueError("data.max_source/max_target exceed model.bart.max_position_embeddings")
+        raise ConfigError("data.max_source/max_target exceed "
+                          "model.bart.max_position_embeddings")
+    return cfg
 
 
 def build_spec(cfg: DictConfig, vocab_size: int) -> ModelSpec:

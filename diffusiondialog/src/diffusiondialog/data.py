@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PLATO_EOU = "__eou__"
+REGENERATE = "re-create or re-download the file (data.path names it)"
+
+
+class DataError(ValueError):
+    """A data file that cannot be read as expected; names the file, line or field."""
 SPLITS = ("train", "dev", "test")
 
 
@@ -68,10 +73,22 @@ def chitchat_conversations(path: Path | None = None) -> dict[str, list[str]]:
             raise FileNotFoundError("data.name=chitchat needs the `chitchat-dataset` package "
                                     "(pip install chitchat-dataset==0.9.0)") from err
         path = Path(chitchat_dataset.__file__).parent / "dataset.json"
-    raw = json.loads(Path(path).read_text())
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not valid JSON ({err}); the file is truncated or corrupt, "
+                        f"{REGENERATE}") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected an object of conversations, got "
+                        f"{type(raw).__name__}")
     convs = {}
     for cid, conv in raw.items():
-        msgs = [(m["sender"], m["text"]) for group in conv["messages"] for m in group]
+        try:
+            msgs = [(m["sender"], m["text"]) for group in conv["messages"] for m in group]
+        except (KeyError, TypeError) as err:
+            raise DataError(f"{path}: conversation {cid!r}: expected "
+                            f"{{'messages': [[{{'sender', 'text'}}, ...], ...]}}, missing or "
+                            f"wrong field {err}") from None
         turns = [text for _, text in merge_turns(msgs)]
         if len(turns) >= 2:
             convs[cid] = turns
@@ -89,11 +106,11 @@ def read_plato_tsv(path: Path) -> list[tuple[list[str], str]]:
             continue
         fields = line.split("\t")
         if len(fields) not in (2, 3):
-            raise ValueError(f"{path}:{n}: expected 2 (context, response) or 3 (persona, "
+            raise DataError(f"{path}:{n}: expected 2 (context, response) or 3 (persona, "
                              f"context, response) tab-separated fields, got {len(fields)}")
         context = [u.strip() for u in fields[-2].split(PLATO_EOU) if u.strip()]
         if not context:
-            raise ValueError(f"{path}:{n}: empty context")
+            raise DataError(f"{path}:{n}: empty context")
         rows.append((context, fields[-1].strip()))
     return rows
 
@@ -105,18 +122,24 @@ def read_hf_jsonl(path: Path) -> list[tuple[list[str], str]]:
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line.strip():
             continue
-        rec = json.loads(line)
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{n}: not valid JSON ({err}); the file is truncated or "
+                            f"corrupt, {REGENERATE}") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}:{n}: expected a JSON object per line")
         if "dialog" in rec:
             turns = [" ".join(u.split()) for u in rec["dialog"] if u.strip()]
             rows.extend((turns[:i], turns[i]) for i in range(1, len(turns)))
             continue
         ctx = rec.get("history", rec.get("context"))
         if ctx is None or "response" not in rec:
-            raise ValueError(f"{path}:{n}: expected keys 'dialog', or 'history'/'context' with "
+            raise DataError(f"{path}:{n}: expected keys 'dialog', or 'history'/'context' with "
                              f"'response'; got {sorted(rec)}")
         ctx = [ctx] if isinstance(ctx, str) else list(ctx)
         if not any(u.strip() for u in ctx):
-            raise ValueError(f"{path}:{n}: empty context")
+            raise DataError(f"{path}:{n}: empty context")
         rows.append(([u.strip() for u in ctx if u.strip()], rec["response"].strip()))
     return rows
 

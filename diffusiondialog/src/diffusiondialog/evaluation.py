@@ -13,12 +13,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from diffusiondialog.batching import collate
-from diffusiondialog.checkpoint import atomic_write_text, load_checkpoint, read_meta
+from diffusiondialog.checkpoint import atomic_write_text, load_checkpoint, verify
 from diffusiondialog.data import load_dataset
 from diffusiondialog.inference import DecodeSettings, Timing, generate
 from diffusiondialog.latent import gaussian_kl
 from diffusiondialog.metrics import response_suite
 from diffusiondialog.model import token_nll
+from diffusiondialog.schema import ConfigError, validated
 
 PAPER = "DiffusionDialog (Xiang et al., LREC-COLING 2024, arXiv 2404.06760)"
 
@@ -96,20 +97,16 @@ def _settings(cfg: DictConfig, **over) -> DecodeSettings:
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    cfg = validated(cfg)  # typed schema: unknown keys, types and ranges, before any work
     ev = cfg.eval
     torch.set_num_threads(int(ev.threads))
-    if int(ev.k) < 1:
-        raise ValueError(f"eval.k must be >= 1, got {ev.k}")
-    _settings(cfg)  # validate the decode section before loading anything
     checkpoints = {n: p for n, p in ev.checkpoints.items() if p}  # null drops a default entry
     if not checkpoints:
-        raise ValueError("eval.checkpoints: expected at least one name: path entry")
+        raise ConfigError("eval.checkpoints: expected at least one name: path entry")
     for path in checkpoints.values():
-        read_meta(Path(path))  # fails fast, naming the checkpoint, if one is missing
+        verify(Path(path))  # fails fast, naming the file, if a checkpoint is missing or torn
     data = load_dataset(cfg.data.path, cfg.data.format, int(cfg.data.max_context_turns),
                         int(cfg.data.seed), cfg.data.max_conversations)
-    if ev.split not in data:
-        raise ValueError(f"eval.split must be one of {sorted(data)}, got {ev.split!r}")
     pairs = data[ev.split]
     pairs = random.Random(int(ev.seed)).sample(pairs, min(int(ev.num_contexts), len(pairs)))
     contexts, refs = [list(p.context) for p in pairs], [p.response for p in pairs]
@@ -147,36 +144,85 @@ def evaluate(cfg: DictConfig) -> dict:
     return summarise(cfg, rows, len(contexts))
 
 
+HEADLINE_METRIC = "distinct2_inter"
+QUALITY_METRIC = "bleu1_plato_nltk_m7"
+
+
+def _is_method_row(key: str) -> bool:
+    return "/ddim" in key and "/study/" not in key
+
+
+def _is_baseline_row(key: str) -> bool:
+    return "ddim" not in key and "/prior" not in key
+
+
+def headline_fields(rows: dict, top_p: float) -> dict:
+    """metric/value/baseline/baseline_value/targets from the decoded rows of one run.
+
+    The baseline is the *strongest* same-run baseline row (issue 21): the one with the highest
+    Distinct-2, ties broken by BLEU-1. Comparing against beam search alone flattered the method
+    (beam answers almost every context with one generic string). Every baseline row is compared
+    in `targets.per_baseline`; `dominated_by` lists the baselines at least as good on BLEU-1
+    *and* Distinct-2, i.e. where the method is not better at all.
+    """
+    main = next((k for k in rows if _is_method_row(k)), None)
+    bases = [k for k in rows if _is_baseline_row(k)]
+    strongest = max(bases, key=lambda k: (rows[k][HEADLINE_METRIC], rows[k][QUALITY_METRIC]),
+                    default=None)
+    out: dict = {
+        "metric": f"{HEADLINE_METRIC} (corpus Distinct-2, bert-uncased words, first sample)",
+        "value": rows[main][HEADLINE_METRIC] if main else None,
+        "baseline": f"strongest same-run baseline: {_baseline_name(strongest, top_p)}" if strongest
+        else None,
+        "baseline_value": rows[strongest][HEADLINE_METRIC] if strongest else None,
+    }
+    if main and strongest:
+        m = rows[main]
+        per = {}
+        for key in bases:
+            b = rows[key]
+            per[key] = {
+                "distinct2_ratio": m[HEADLINE_METRIC] / max(b[HEADLINE_METRIC], 1e-12),
+                "bleu1_relative_drop": 1 - m[QUALITY_METRIC] / max(b[QUALITY_METRIC], 1e-12),
+                "method_better_on_distinct2": m[HEADLINE_METRIC] > b[HEADLINE_METRIC],
+                "method_better_on_bleu1": m[QUALITY_METRIC] > b[QUALITY_METRIC],
+            }
+        out["targets"] = {
+            "method_row": main, "strongest_baseline_row": strongest,
+            "per_baseline": per,
+            "dominated_by": [k for k, v in per.items()
+                             if not v["method_better_on_distinct2"]
+                             and not v["method_better_on_bleu1"]],
+            "unique_per_context": m.get("unique_per_context"),
+        }
+        if strongest in out["targets"]["dominated_by"]:
+            out["baseline"] += " (better than DiffusionDialog on both BLEU-1 and Distinct-2)"
+    return out
+
+
+def _baseline_name(key: str, top_p: float) -> str:
+    name, method = key.split("/", 1)
+    label = "BART without latent" if name == "bart" else f"{name} without latent"
+    return f"{label}, {method}" + (f" p={top_p:g}" if method == "nucleus" else "")
+
+
 def summarise(cfg: DictConfig, rows: dict, n_contexts: int) -> dict:
     ev = cfg.eval
-    main = next((k for k in rows if "/ddim" in k and "/study/" not in k), None)
-    base = next((k for k in rows if k.endswith("/beam") and "ddim" not in k), None)
-    value = rows[main]["distinct2_inter"] if main else None
-    base_value = rows[base]["distinct2_inter"] if base else None
+    head = headline_fields(rows, float(ev.decode.top_p))
     result = {
-        "paper": PAPER,
-        "metric": "distinct2_inter (corpus Distinct-2, bert-uncased words, first sample)",
-        "value": value, "baseline": f"BART without latent, beam {ev.decode.beams}" if base
-        else None, "baseline_value": base_value,
+        "paper": PAPER, **{k: head[k] for k in ("metric", "value", "baseline",
+                                                "baseline_value")},
         "config": f"experiment={cfg.get('experiment_name', 'tiny')} data={cfg.data.path}",
         "seed": int(ev.seed), "hardware": hardware(), "command": str(ev.command),
         "date": datetime.date.today().isoformat(), "threads": torch.get_num_threads(),
         "num_contexts": n_contexts, "k": int(ev.k), "rows": rows,
+        "resolved_config": OmegaConf.to_container(cfg, resolve=True),
     }
-    if value is None or base_value is None:
-        result["note"] = ("value needs a diffusiondialog checkpoint and baseline_value a BART "
-                          "checkpoint decoded with beam search in the same run")
-    if main and base:
-        m, b = rows[main], rows[base]
-        result["targets"] = {
-            "distinct2_ratio": m["distinct2_inter"] / max(b["distinct2_inter"], 1e-12),
-            "distinct2_ratio_target": 1.5,
-            "bleu1_relative_drop": 1 - m["bleu1_plato_nltk_m7"] / max(b["bleu1_plato_nltk_m7"],
-                                                                      1e-12),
-            "bleu1_relative_drop_target": 0.10,
-            "unique_per_context": m.get("unique_per_context"),
-            "unique_per_context_target": 3.0,
-        }
+    if head["value"] is None or head["baseline_value"] is None:
+        result["note"] = ("value needs a diffusiondialog checkpoint and baseline_value a "
+                          "baseline checkpoint decoded in the same run")
+    if "targets" in head:
+        result["targets"] = head["targets"]
     return result
 
 

@@ -11,25 +11,11 @@ from tokenizers import Tokenizer
 from diffusiondialog.batching import encode_contexts
 from diffusiondialog.decoding import beam_search, greedy
 from diffusiondialog.model import DialogModel
+from diffusiondialog.schema import DecodeSchema
 from diffusiondialog.tokenizer import decode
 
-DECODERS = ("greedy", "beam", "nucleus")
-
-
-@dataclass
-class DecodeSettings:
-    method: str = "beam"
-    beams: int = 5
-    top_p: float = 0.9
-    max_len: int = 32
-    min_len: int = 1
-    ddim_steps: int = 50
-    spacing: str = "stride"
-    clamp: float | None = 1.0
-
-    def __post_init__(self) -> None:
-        if self.method not in DECODERS:
-            raise ValueError(f"decode.method must be one of {DECODERS}, got {self.method!r}")
+# The eval.decode section's schema is the decoding settings object itself.
+DecodeSettings = DecodeSchema
 
 
 @dataclass

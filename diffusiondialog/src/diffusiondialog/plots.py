@@ -33,6 +33,43 @@ def plot_ddim_study(result: dict, path: str | Path) -> Path:
         ax.set_xlabel("DDIM steps")
         ax.set_title(title, fontsize=9)
     axes[0].legend(title="spacing", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_quality_diversity(result: dict, path: str | Path) -> Path:
+    """One PNG: BLEU-1 against Distinct-2 and against self-BLEU-2 for every decoding row,
+    one colour per model ("<model>/<setting>" row keys), each point labelled."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    if not rows:
+        raise ValueError("plot: the result has no rows")
+    panels = [("distinct2_inter", "Distinct-2 (corpus, first sample)"),
+              ("self_bleu2", "self-BLEU-2 across K samples (lower = more diverse)")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours: dict[str, str] = {}
+    for ax, (metric, title) in zip(axes, panels, strict=True):
+        seen: set[str] = set()
+        for key, row in rows.items():
+            model, setting = key.split("/", 1)
+            if metric not in row:
+                continue
+            colour = colours.setdefault(model, f"C{len(colours)}")
+            ax.scatter(row[metric], row["bleu1_plato_nltk_m7"], color=colour,
+                       label=None if model in seen else model)
+            seen.add(model)
+            ax.annotate(setting, (row[metric], row["bleu1_plato_nltk_m7"]), fontsize=6)
+        ax.set_xlabel(title)
+        ax.set_ylabel("BLEU-1 (PLATO NLTK m7)")
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """tight layout, write to a temp name, rename into place (never a half-written PNG)."""
+    import matplotlib.pyplot as plt
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,12 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
         p = p / "tokenizer.json"
     if not p.is_file():
         raise FileNotFoundError(f"tokenizer: expected a tokenizers JSON file, got {p}")
-    tok = Tokenizer.from_file(str(p))
+    try:
+        tok = Tokenizer.from_file(str(p))
+    except Exception as err:  # noqa: BLE001 - the Rust side raises a bare Exception
+        raise ValueError(f"tokenizer {p}: cannot be read ({err}); the file is truncated or "
+                         "not a tokenizers JSON. In a run folder: overwrite=true re-trains "
+                         "it") from None
     for i, s in enumerate(SPECIALS):
         if tok.token_to_id(s) != i:
             raise ValueError(f"tokenizer {p}: expected special token {s} at id {i} (BART ids)")

@@ -17,10 +17,16 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from diffusiondialog.batching import collate
-from diffusiondialog.checkpoint import load_checkpoint, load_train_state, save_checkpoint
+from diffusiondialog.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_train_state,
+    save_checkpoint,
+)
 from diffusiondialog.config import build_spec, validate_train_config
 from diffusiondialog.data import Pair, load_dataset
 from diffusiondialog.model import DialogModel, load_bart_weights
+from diffusiondialog.runfolder import check_run_folder, prepare_run_folder, trim_metrics
 from diffusiondialog.tokenizer import load_tokenizer, train_bpe
 
 CACHE_DIR = Path(os.environ.get("DIFFUSIONDIALOG_CACHE",
@@ -35,7 +41,7 @@ def _tokenizer_for(cfg: DictConfig, train: list[Pair], out: Path):
     """
     if cfg.data.tokenizer:
         return load_tokenizer(cfg.data.tokenizer)
-    if (out / "tokenizer.json").is_file():  # resume: keep the exact same vocabulary
+    if (out / "tokenizer.json").is_file():  # same config, no checkpoint yet: same vocabulary
         return load_tokenizer(out / "tokenizer.json")
     key = json.dumps([str(cfg.data.path), cfg.data.format, cfg.data.seed,
                       cfg.data.max_conversations, cfg.data.max_train_pairs, cfg.data.vocab_size,
@@ -85,9 +91,31 @@ def _optimizer(model: DialogModel, lr: float, weight_decay: float) -> torch.opti
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr)
 
 
+def _restore_interrupted_save(ckpt: Path) -> None:
+    """A kill between save_checkpoint's two renames leaves the previous committed checkpoint
+    as `checkpoint.old` and none as `checkpoint`: put it back (it is verified on load)."""
+    old = ckpt.with_name(ckpt.name + ".old")
+    if not ckpt.exists() and old.is_dir():
+        os.replace(old, ckpt)
+
+
+def _resume_from(cfg: DictConfig, ckpt: Path):
+    """(model, tokenizer, train state) of a verified checkpoint whose model is the one `cfg`
+    describes; any missing or mismatched piece is an error, never a silent restart."""
+    model, tok, meta = load_checkpoint(ckpt)
+    state = load_train_state(ckpt)
+    wanted = build_spec(cfg, tok.get_vocab_size()).to_dict()
+    if model.spec.to_dict() != wanted:
+        diff = [k for k in wanted if wanted[k] != model.spec.to_dict().get(k)]
+        raise CheckpointError(f"checkpoint {ckpt}: its model spec differs from the run "
+                              f"folder's config in {diff}; overwrite=true to start fresh")
+    return model, tok, state, int(meta["step"])
+
+
 def train(cfg: DictConfig) -> Path:
     """Train the model described by `cfg`; returns the folder of the final checkpoint."""
-    validate_train_config(cfg)
+    cfg = validate_train_config(cfg)
+    folder_state = check_run_folder(cfg)  # refusal happens here, before any work
     tc = cfg.trainer
     torch.set_num_threads(int(tc.threads))
     out = Path(tc.output_dir)
@@ -97,34 +125,37 @@ def train(cfg: DictConfig) -> Path:
                       kwargs_handlers=[DistributedDataParallelKwargs(
                           find_unused_parameters=unused)])
     set_seed(int(tc.seed), device_specific=True)
+    ckpt = out / "checkpoint"
     if acc.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
+        prepare_run_folder(cfg, folder_state)
+        _restore_interrupted_save(ckpt)
     acc.wait_for_everyone()
+    resuming = folder_state == "resume" and ckpt.exists()
+    if resuming:
+        model, tok, state, step = _resume_from(cfg, ckpt)
+        acc.print(f"resuming from {ckpt} at step {step}")
+        if step >= int(tc.steps):
+            acc.print(f"run already finished ({step} of {tc.steps} steps): {ckpt}")
+            return ckpt
     data = load_dataset(cfg.data.path, cfg.data.format, int(cfg.data.max_context_turns),
                         int(cfg.data.seed), cfg.data.max_conversations)
     train_pairs = data["train"][: cfg.data.max_train_pairs or None]
-    if acc.is_main_process:
-        tok = _tokenizer_for(cfg, train_pairs, out)
-    acc.wait_for_everyone()
-    tok = tok if acc.is_main_process else _tokenizer_for(cfg, train_pairs, out)
-
-    ckpt = out / "checkpoint"
-    state = None
-    if tc.resume and (ckpt / "spec.json").is_file():
-        model, tok, meta = load_checkpoint(ckpt)
-        state = load_train_state(ckpt)
-        acc.print(f"resuming from {ckpt} at step {meta['step']}")
-    else:
+    if not resuming:
+        if acc.is_main_process:
+            tok = _tokenizer_for(cfg, train_pairs, out)
+        acc.wait_for_everyone()
+        tok = tok if acc.is_main_process else _tokenizer_for(cfg, train_pairs, out)
+        state, step = None, 0
         model = DialogModel(build_spec(cfg, tok.get_vocab_size()))
         if cfg.model.init:
             _init_from_bart(model, cfg.model.init)
+    if acc.is_main_process:
+        trim_metrics(out, step)
     opt = _optimizer(model, float(tc.lr), float(tc.weight_decay))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(int(tc.warmup), int(tc.steps)))
-    step = 0
     if state is not None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        step = int(state["step"])
         # Restores the stream of timesteps, noise and dropout masks (single-process exact).
         torch.set_rng_state(state["rng"])
     # The scheduler is stepped by hand once per optimizer step: accelerate's wrapper would step
