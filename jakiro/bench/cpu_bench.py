@@ -24,6 +24,36 @@ def cfg(name: str, overrides: list[str]):  # noqa: ANN201
         return compose(config_name=name, overrides=overrides)
 
 
+SETS = ("mt_bench", "humaneval", "gsm8k", "alpaca", "sum", "qa")
+
+
+def latency_table(path: Path, cmd: str) -> None:
+    """t(n) per precision and thread count, and the auto tree budget each curve implies."""
+    import torch
+    from jakiro.latency import auto_total_token, latency_curve
+    from jakiro.pipeline import DTYPES, hardware, load_target, today, write_text_atomic
+
+    ns = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
+    rows = []
+    for precision, dtype in DTYPES.items():
+        target = load_target("smollm2-135m-instruct", dtype)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            curve = latency_curve(target.model, ns, reps=5)
+            rows.append({"precision": precision, "threads": threads, "t_ms": curve,
+                         "auto_total_token": auto_total_token(curve, 0.6)})
+    torch.set_num_threads(1)
+    bf16 = next(r for r in rows if r["precision"] == "bf16" and r["threads"] == 2)
+    fp32 = next(r for r in rows if r["precision"] == "fp32" and r["threads"] == 2)
+    out = {"paper": "Jakiro (arXiv 2502.06282): target latency t(n) on this CPU",
+           "metric": "t(1) ms, bf16, 2 threads", "value": bf16["t_ms"][1],
+           "baseline": "t(1) ms, fp32, 2 threads", "baseline_value": fp32["t_ms"][1],
+           "config": "SmolLM2-135M-Instruct, 300-token cache, median of 5", "seed": 0,
+           "hardware": hardware(2), "command": cmd + " (latency part)", "date": today(),
+           "rows": rows}
+    write_text_atomic(path, json.dumps(out, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=int, default=8)
@@ -37,6 +67,14 @@ def main() -> None:
     ap.add_argument("--parts", default="t0,budget,vocab,t1")
     ap.add_argument("--budgets", default="8,16,24,40,60")
     ap.add_argument("--budget-questions", type=int, default=4)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="target/heads/verification precision of every eval part")
+    ap.add_argument("--total-token", type=int, default=24,
+                    help="tree budget; -1 = EAGLE-2 auto mode from this precision's t(n)")
+    ap.add_argument("--int8", action="store_true",
+                    help="add the int8 dynamic-quantized vanilla reference row (lossy)")
+    ap.add_argument("--out-prefix", default="",
+                    help="prefix of every results file (e.g. bf16/ for results/bf16/...)")
     a = ap.parse_args()
     from jakiro.pipeline import write_text_atomic
     from jakiro.plots import plot_budget
@@ -60,18 +98,36 @@ def main() -> None:
     common = [f"eval.heads.jakiro={runs / 'jakiro' / 'head'}",
               f"eval.heads.eagle={runs / 'eagle' / 'head'}",
               f"eval.num_questions={a.questions}", f"eval.max_new_tokens={a.max_new}",
+              f"precision={a.precision}", f"eval.tree.total_token={a.total_token}",
+              f"eval.int8_reference={str(a.int8).lower()}",
               "eval.config_name='bench: bench/cpu_bench.py'", f"eval.command='{cmd}'"]
+    res = f"results/{a.out_prefix}"
+    Path(res).mkdir(parents=True, exist_ok=True)
     parts = a.parts.split(",")
+    if "latency" in parts:
+        latency_table(Path(f"{res}latency.json"), cmd)
     if "t0" in parts:
-        r = ev.run(cfg("eval", [*common, "eval.out=results/bench_mtbench_t0.json"]))
+        r = ev.run(cfg("eval", [*common, f"eval.out={res}bench_mtbench_t0.json"]))
         r["headline"] = True
-        write_text_atomic(Path("results/bench_mtbench_t0.json"),
+        # Issue 14: our vanilla must be at least as fast as HF generate in the same precision
+        # (checked here, on the bench machine, not in CI timing).
+        mt = next(iter(r["benchmarks"].values()))
+        if "hf_generate" in mt:
+            r["check_vanilla_at_least_hf_generate"] = \
+                mt["vanilla"]["tokens_per_s"] >= mt["hf_generate"]["tokens_per_s"]
+        write_text_atomic(Path(f"{res}bench_mtbench_t0.json"),
                           json.dumps(r, indent=1, default=float))
     if "t1" in parts:
         ev.run(cfg("eval", [*common, "eval.temperature=1.0", "eval.hf_peers=false",
                             "eval.methods=[vanilla,eagle2,jakiro]",
-                            "eval.out=results/bench_mtbench_t1.json"]))
-    if "budget" in parts:
+                            f"eval.out={res}bench_mtbench_t1.json"]))
+    if "sets" in parts:  # every shipped question set; HF peers (prompt lookup on sum) at T=0
+        sets = [f"+eval.benchmarks.{b}=${{data_root}}/{b}/question.jsonl" for b in SETS]
+        for temp, peers in (("0.0", "true"), ("1.0", "false")):
+            ev.run(cfg("eval", [*common, "~eval.benchmarks", *sets, f"eval.temperature={temp}",
+                                f"eval.hf_peers={peers}", "eval.methods=[vanilla,eagle2,jakiro]",
+                                f"eval.out={res}bench_sets_t{temp[0]}.json"]))
+    if "budget" in parts and a.precision == "fp32":
         rows = []
         for budget in (int(b) for b in a.budgets.split(",")):
             r = ev.run(cfg("eval", [*common, f"eval.tree.total_token={budget}",

@@ -106,3 +106,55 @@ def test_trained_fixture_heads_accept_and_stay_lossless(learnable_target, traine
 def test_budget_larger_than_cache_is_rejected(tiny_target):
     with pytest.raises(ValueError, match="max_length"):
         generate(tiny_target, Drafter(), prompt(0), DecodeConfig(100, 64), tree_tokens=60)
+
+
+def test_lean_vanilla_loop_equals_the_tree_loop_and_last_logits_equal_full(tiny_target):
+    p = prompt(7, 9)
+    cfg = DecodeConfig(MAX_NEW, 256)
+    lean = generate(tiny_target, Drafter(), p, cfg)
+    tree = generate(tiny_target, Drafter(), p, cfg, lean_vanilla=False)
+    assert lean.tokens == tree.tokens == greedy_reference(tiny_target, p, MAX_NEW)
+    assert lean.accepted == tree.accepted
+    with torch.no_grad():
+        _, full = tiny_target(p[None])
+        _, last = tiny_target(p[None], logits="last")
+    torch.testing.assert_close(last[0, -1], full[0, -1])
+
+
+@pytest.mark.parametrize("name", ["eagle2", "jakiro", "jakiro_star"])
+def test_bf16_end_to_end_runs_and_stays_mostly_identical(tiny_target, name):
+    """bf16 target + head + caches: decoding runs in bf16 and, for this peaky random target,
+    agrees with bf16 vanilla on the greedy path (divergence needs a near-tie in bf16)."""
+    import copy
+
+    target = copy.deepcopy(tiny_target).to(torch.bfloat16)
+    kind, over = DRAFTERS[name]
+    tree = TreeConfig(top_k=3, depth=3, total_token=10, **over)
+    drafter = random_head_drafter(target, kind, tree, 0)
+    drafter.head.to(torch.bfloat16)
+    drafter.cache = drafter.head.new_cache(256)
+    p = prompt(1)
+    cfg = DecodeConfig(MAX_NEW, 256)
+    van = generate(target, Drafter(), p, cfg)
+    res = generate(target, drafter, p, cfg, tree.total_token)
+    assert drafter.cache.keys[0].dtype == torch.bfloat16
+    assert len(res.tokens) == MAX_NEW and all(0 <= t < 96 for t in res.tokens)
+    pairs = zip(van.tokens, res.tokens, strict=True)
+    same = next((i for i, (a, b) in enumerate(pairs) if a != b), MAX_NEW)
+    assert same >= MAX_NEW // 2, (van.tokens, res.tokens)
+
+
+def test_first_divergence_reports_index_and_margin(tiny_target):
+    from jakiro.evaluation import first_divergence
+
+    p = prompt(5)
+    ref = greedy_reference(tiny_target, p, 8)
+    other = ref[:3] + [(ref[3] + 1) % 96] + ref[4:]
+    d = first_divergence(tiny_target, p, ref, other)
+    with torch.no_grad():
+        _, logits = tiny_target(torch.cat([p, torch.tensor(ref[:3])])[None])
+    top = logits[0, -1].topk(2).values
+    assert d["index"] == 3 and d["ref_token"] == ref[3] and d["token"] == other[3]
+    assert d["margin"] == pytest.approx(float(top[0] - top[1]), rel=1e-5)
+    assert d["logit_gap_to_token"] >= d["margin"] - 1e-6
+    assert first_divergence(tiny_target, p, ref, list(ref)) is None

@@ -31,7 +31,8 @@ def test_resume_equals_uninterrupted_and_loss_falls(tiny_target, tmp_path):
     part = tmp_path / "part"
     train_head(tiny_target, seqs, HeadConfig(kind="jakiro"), vocab,
                TrainConfig(**base, stop_at=4), part, {})
-    assert json.loads((part / "state" / "train_state.json").read_text())["step"] == 4
+    unit = part / "checkpoints" / "step_00000004"
+    assert json.loads((unit / "state.json").read_text())["step"] == 4
     resumed = train_head(tiny_target, seqs, HeadConfig(kind="jakiro"), vocab,
                          TrainConfig(**base), part, {})
     assert resumed["steps"] == full["steps"] == 8

@@ -22,6 +22,11 @@ from safetensors.torch import load_file, save_file
 from jakiro.llama import LlamaConfig, LlamaLM
 
 SMOLLM2_ALIAS = "smollm2-135m-instruct"
+# A seeded random 2-layer Llama over code points (with ByteChatTokenizer): smoke runs and the
+# run-folder contract tests exercise the real pipeline in seconds, without any asset.
+RANDOM_TINY_ALIAS = "random-tiny"
+RANDOM_TINY = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -167,12 +172,17 @@ def resolve_spec(spec: str) -> Path:
         if snap is not None:
             return snap
     raise ValueError(
-        f"model spec {spec!r}: expected {SMOLLM2_ALIAS!r}, a local HF folder with config.json and "
+        f"model spec {spec!r}: expected {SMOLLM2_ALIAS!r}, {RANDOM_TINY_ALIAS!r}, a local HF folder with config.json and "
         "safetensors, or a hub id already in the local HF cache (nothing is downloaded)"
     )
 
 
 def load_target(spec: str, dtype: torch.dtype = torch.float32) -> Target:
+    if spec == RANDOM_TINY_ALIAS:
+        from jakiro.bytetok import ByteChatTokenizer
+
+        model = random_llama(RANDOM_TINY, seed=0).to(dtype)
+        return Target(spec, model, ByteChatTokenizer(RANDOM_TINY["vocab_size"]))
     path = resolve_spec(spec)
     return Target(spec, load_hf_dir(path, dtype), _load_tokenizer(path))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,24 +40,78 @@ def chitchat_conversations(limit: int, seed: int = 42) -> list[list[dict]]:
     return convs
 
 
+class DataError(ValueError):
+    """A data file is unreadable, truncated or has the wrong schema (the message names it)."""
+
+
+def read_text(path: Path, recovery: str) -> str:
+    """Text of ``path`` (gunzipped when it ends in .gz); a truncated gzip names the file."""
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as f:
+                return f.read()
+        return path.read_text(encoding="utf-8")
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: truncated or corrupt file ({e}); {recovery}") from e
+
+
+def read_rows(path: Path, recovery: str) -> list:
+    """A JSON array file (``.json``) or JSON lines (``.jsonl``), optionally gzipped."""
+    text = read_text(path, recovery)
+    if ".jsonl" in path.suffixes:
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{n}: not valid JSON ({e.msg}); {recovery}") from e
+        return rows
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg}; truncated?); "
+                        f"{recovery}") from e
+    if not isinstance(rows, list):
+        raise DataError(f"{path}: expected a JSON array of conversations; {recovery}")
+    return rows
+
+
+SHAREGPT = ("a list of objects {'conversations': [{'from': 'human'|'gpt', 'value': str}, ...]} "
+            "(ShareGPT format)")
+
+
+def sharegpt_turns(row: object, where: str) -> list[dict]:
+    """One ShareGPT row -> chat turns; any schema problem names ``where`` and the field."""
+    role = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant"}
+    turns = row.get("conversations") if isinstance(row, dict) else None
+    if not isinstance(turns, list):
+        raise DataError(f"{where}: missing field 'conversations' (a list); expected {SHAREGPT}")
+    out = []
+    for j, t in enumerate(turns):
+        if not isinstance(t, dict) or not isinstance(t.get("value"), str) \
+                or t.get("from") not in role:
+            raise DataError(f"{where}: conversations[{j}] must have 'from' (one of "
+                            f"{sorted(role)}) and 'value' (a string), got {t!r:.80}")
+        out.append({"role": role[t["from"]], "content": t["value"]})
+    return out
+
+
 def load_conversations(spec: str, limit: int, seed: int = 42) -> list[list[dict]]:
-    """``chitchat`` (embedded) or a ShareGPT-style JSON file with ``conversations`` lists."""
+    """``chitchat`` (embedded) or a ShareGPT file: ``.json`` array or ``.jsonl`` rows, either
+    optionally ``.gz``; shuffled with ``seed``, the first ``limit`` kept."""
     if spec == "chitchat":
         return chitchat_conversations(limit, seed)
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(f"data.conversations: expected 'chitchat' or a ShareGPT JSON file, "
                                 f"{spec!r} does not exist")
-    rows = json.loads(path.read_text())
-    random.Random(seed).shuffle(rows)
-    role = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant"}
-    convs = []
-    for row in rows[:limit]:
-        if "conversations" not in row:
-            raise ValueError(f"{path}: each row needs a 'conversations' list (ShareGPT format)")
-        convs.append([{"role": role.get(t["from"], "user"), "content": t["value"]}
-                      for t in row["conversations"]])
-    return convs
+    recovery = ("regenerate it (python -m jakiro.selfdistill --out ...) or set "
+                "data.conversations to another file")
+    rows = read_rows(path, recovery)
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    return [sharegpt_turns(rows[i], f"{path}: row {i}") for i in order[:limit]]
 
 
 def encode_conversation(tokenizer, conv: list[dict], max_len: int) -> Sample:  # noqa: ANN001

@@ -68,6 +68,28 @@ def _stop(tokens: list[int], cfg: DecodeConfig) -> tuple[list[int], bool]:
     return tokens, False
 
 
+def _vanilla_loop(target: LlamaLM, cache, out: list[int], done: bool,  # noqa: ANN001, PLR0913
+                  cfg: DecodeConfig, gen: torch.Generator, res: DecodeResult,
+                  t_start: float) -> DecodeResult:
+    """Autoregressive decoding: one token per forward, no tree, mask or compaction."""
+    dev = target.embed_tokens.weight.device
+    step = torch.empty(1, 1, dtype=torch.long, device=dev)
+    while not done:
+        t0 = time.perf_counter()
+        step.fill_(out[-1])
+        _, logits = target(step, cache=cache)
+        tok = choose(logits[0, -1], cfg.sampling, gen)
+        res.verify_s += time.perf_counter() - t0
+        res.accepted.append(0)
+        out.append(tok)
+        done = tok in cfg.eos_ids or len(out) >= cfg.max_new_tokens
+    n = len(res.accepted)
+    res.tree_depth, res.tree_size = [0] * n, [1] * n
+    res.tokens = out
+    res.total_s = time.perf_counter() - t_start
+    return res
+
+
 @torch.no_grad()
 def generate(
     target: LlamaLM,
@@ -76,8 +98,14 @@ def generate(
     cfg: DecodeConfig,
     tree_tokens: int = 1,
     seed: int = 0,
+    lean_vanilla: bool = True,
 ) -> DecodeResult:
-    """Decode ``prompt`` (1-D token ids) with ``drafter``; lossless for every drafter."""
+    """Decode ``prompt`` (1-D token ids) with ``drafter``; lossless for every drafter.
+
+    A plain ``Drafter`` (vanilla) runs the lean autoregressive loop unless ``lean_vanilla`` is
+    False (then it goes through the tree machinery with a one-node tree: same tokens at T=0, used
+    to measure the loop overhead that the lean loop removes).
+    """
     dev = target.embed_tokens.weight.device
     prompt = prompt.long().flatten().to(dev)
     check_budget(prompt.numel(), cfg, tree_tokens)
@@ -85,11 +113,13 @@ def generate(
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
     cache = target.new_cache(cfg.max_length)
-    feats, logits = target(prompt[None], cache=cache)
+    feats, logits = target(prompt[None], cache=cache, logits="last")
     root = choose(logits[0, -1], cfg.sampling, gen)
     res = DecodeResult(tokens=[])
     res.prefill_s = time.perf_counter() - t_start
     out, done = _stop([root], cfg)
+    if lean_vanilla and type(drafter) is Drafter:
+        return _vanilla_loop(target, cache, out, done, cfg, gen, res, t_start)
     if not done:
         t0 = time.perf_counter()
         drafter.begin(prompt, feats[0], root)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jakiro.checks import ConfigError, non_negative
 from jakiro.kv_cache import KVCache
 from jakiro.llama import Attention, LlamaConfig, RMSNorm, SwiGLU, attention_mask, rope_cos_sin
 
@@ -27,11 +28,12 @@ class HeadConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in ("eagle", "jakiro"):
-            raise ValueError(f"head.kind must be 'eagle' or 'jakiro', got {self.kind!r}")
+            raise ConfigError(f"head.kind must be 'eagle' or 'jakiro', got {self.kind!r}")
         if self.kind == "jakiro" and self.num_experts < 2:
-            raise ValueError(f"head.num_experts must be >= 2, got {self.num_experts}")
+            raise ConfigError(f"head.num_experts must be >= 2, got {self.num_experts}")
         if not 0 <= self.experts_per_token <= self.num_experts:
-            raise ValueError("head.experts_per_token must be in [0, num_experts]")
+            raise ConfigError("head.experts_per_token must be in [0, num_experts]")
+        non_negative("head", expert_width=self.expert_width, mlp_width=self.mlp_width)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from jakiro.checks import ConfigError, positive
 from jakiro.draft_head import DraftHead, head_logits
 from jakiro.llama import LlamaLM
 from jakiro.tree import DraftTree, ancestor_mask, chain_tree, select_tree
@@ -41,14 +42,17 @@ class TreeConfig:
     candidates: str = "mixture"  # "mixture" or "per_expert" (Jakiro*: decoupled experts)
 
     def __post_init__(self) -> None:
-        if self.top_k < 1 or self.depth < 1 or self.total_token < 1:
-            raise ValueError("tree: top_k, depth and total_token must be >= 1")
+        positive("tree", top_k=self.top_k, depth=self.depth)
+        if self.total_token < 1 and self.total_token != -1:
+            raise ConfigError(f"tree.total_token must be >= 1 or -1 (auto from the measured t(n) "
+                              f"curve), got {self.total_token}")
         if self.parent_rule not in ("fixed", "official"):
-            raise ValueError(f"tree.parent_rule must be fixed|official, got {self.parent_rule!r}")
+            raise ConfigError(f"tree.parent_rule must be fixed|official, got {self.parent_rule!r}")
         if self.candidates not in ("mixture", "per_expert"):
-            raise ValueError(f"tree.candidates must be mixture|per_expert, got {self.candidates!r}")
+            raise ConfigError(
+                f"tree.candidates must be mixture|per_expert, got {self.candidates!r}")
         if self.hybrid and self.depth < 2:
-            raise ValueError("tree.hybrid needs depth >= 2")
+            raise ConfigError("tree.hybrid needs depth >= 2")
 
 
 class HeadDrafter(Drafter):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ class Method:
 class MethodStats:
     results: list[DecodeResult] = field(default_factory=list)
     identical: list[bool] = field(default_factory=list)
+    divergences: list[dict] = field(default_factory=list)  # greedy only, see first_divergence
 
     def summary(self, max_depth: int = 8) -> dict:
         rs = self.results
@@ -64,6 +66,7 @@ class MethodStats:
                 "verify": sum(r.verify_s for r in rs) / total_s if total_s else None,
                 "overhead": sum(r.overhead_s for r in rs) / total_s if total_s else None,
             },
+            "divergences": self.divergences,
             "identity_rate": (sum(self.identical) / len(self.identical)) if self.identical
             else None,
         }
@@ -94,6 +97,27 @@ def answer_turns(
     return history
 
 
+@torch.no_grad()
+def first_divergence(model, prompt: torch.Tensor, ref: list[int],  # noqa: ANN001 - LlamaLM
+                     other: list[int]) -> dict | None:
+    """Where a greedy output first differs from vanilla's, and the top-1 - top-2 logit margin
+    of one fresh forward of vanilla's prefix there (same precision), plus the gap from the top
+    logit to the token the other method emitted. In bf16 a divergence at a margin of zero or
+    one rounding step is a near-tie broken differently by another summation order (a 1-token
+    step, a tree forward, this fresh forward), not a bug."""
+    i = next((j for j, (a, b) in enumerate(zip(ref, other, strict=False)) if a != b), None)
+    if i is None:
+        return None if len(ref) == len(other) else {"index": min(len(ref), len(other)),
+                                                     "margin": None, "reason": "length"}
+    ids = torch.cat([prompt.flatten().cpu(), torch.tensor(ref[:i], dtype=torch.long)])
+    dev = model.embed_tokens.weight.device
+    _, logits = model(ids[None].to(dev), logits="last")
+    top = logits[0, -1].float().topk(2)
+    return {"index": i, "ref_token": ref[i], "token": other[i],
+            "margin": float(top.values[0] - top.values[1]),
+            "logit_gap_to_token": float(top.values[0] - logits[0, -1, other[i]].float())}
+
+
 def _run_turn(
     target,  # noqa: ANN001 - assets.Target
     prompt: torch.Tensor,
@@ -111,10 +135,15 @@ def _run_turn(
         if i == 0:
             ref = res.tokens
         stats[m.name].identical.append(res.tokens == ref)
+        if res.tokens != ref and dcfg.sampling.greedy:
+            stats[m.name].divergences.append(first_divergence(target.model, prompt, ref,
+                                                              res.tokens))
     for name, fn in extra.items():
         toks, secs = fn(prompt)
         stats[name].results.append(DecodeResult(tokens=toks, total_s=secs))
         stats[name].identical.append(toks == ref)
+        if toks != ref and dcfg.sampling.greedy:
+            stats[name].divergences.append(first_divergence(target.model, prompt, ref, toks))
     return ref
 
 
@@ -149,12 +178,12 @@ def run_benchmark(
     return stats
 
 
-def hf_peers(model_dir: str, max_new_tokens: int, eos_ids: list[int],
-             lookup_tokens: int = 10) -> dict[str, Callable]:
-    """HF ``generate`` greedy and HF prompt-lookup decoding on the same weights (fp32)."""
+def hf_peers(model_dir: str, max_new_tokens: int, eos_ids: list[int], lookup_tokens: int = 10,
+             dtype: torch.dtype = torch.float32) -> dict[str, Callable]:
+    """HF ``generate`` greedy and HF prompt-lookup decoding on the same weights and precision."""
     from transformers import LlamaForCausalLM
 
-    hf = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    hf = LlamaForCausalLM.from_pretrained(model_dir, dtype=dtype).eval()
 
     def run(kwargs: dict) -> Callable:
         @torch.no_grad()
@@ -169,3 +198,19 @@ def hf_peers(model_dir: str, max_new_tokens: int, eos_ids: list[int],
 
     return {"hf_generate": run({}),
             "hf_prompt_lookup": run({"prompt_lookup_num_tokens": lookup_tokens})}
+
+
+def int8_vanilla(model_fp32: torch.nn.Module, dcfg: DecodeConfig,
+                 seed: int) -> Callable[[torch.Tensor], tuple[list[int], float]]:
+    """Vanilla decoding on an int8 dynamic-quantized copy of the target (every nn.Linear): a
+    lossy reference row, as fast CPU inference would be served without speculation."""
+    with warnings.catch_warnings():  # torch.ao quantization is deprecated, still in torch 2.14
+        warnings.simplefilter("ignore", (DeprecationWarning, UserWarning))
+        q = torch.ao.quantization.quantize_dynamic(model_fp32, {torch.nn.Linear},
+                                                   dtype=torch.qint8)
+
+    def fn(prompt: torch.Tensor) -> tuple[list[int], float]:
+        res = generate(q, Drafter(), prompt, dcfg, seed=seed)
+        return res.tokens, res.total_s
+
+    return fn

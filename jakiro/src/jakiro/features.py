@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -67,7 +68,9 @@ def build_feature_store(
             path,
         )
     bar.close()
-    (out / "done.json").write_text(json.dumps({"shards": len(shards)}))
+    tmp = out / "done.json.tmp"
+    tmp.write_text(json.dumps({"shards": len(shards)}))
+    os.replace(tmp, out / "done.json")
     return out
 
 
@@ -78,7 +81,15 @@ def load_feature_store(path: Path) -> tuple[list[FeatureSeq], torch.Tensor]:
     seqs: list[FeatureSeq] = []
     counts = None
     for f in files:
-        t = load_file(str(f))
+        try:
+            t = load_file(str(f))
+        except (SafetensorError, OSError) as e:
+            raise ValueError(f"{f}: unreadable feature shard ({e}); delete the folder {path} "
+                             "and rerun to recompute the features") from e
+        missing = {"input_ids", "loss_mask", "hidden", "lengths", "argmax_counts"} - set(t)
+        if missing:
+            raise ValueError(f"{f}: feature shard lacks {sorted(missing)}; delete the folder "
+                             f"{path} and rerun to recompute the features")
         counts = t["argmax_counts"] if counts is None else counts + t["argmax_counts"]
         start = 0
         for n in t["lengths"].tolist():

@@ -55,10 +55,15 @@ class KVCache:
         Used after tree verification: ``start`` is the prefix length before the tree and
         ``keep`` are the tree slots of the root and the accepted nodes.
         """
-        idx = keep.to(device=self.keys[0].device, dtype=torch.long) + start
-        if idx.numel() and int(idx.max()) >= self.length:
+        n = keep.numel()
+        if start + n > self.length:
             raise ValueError("KV cache: compaction index beyond the written rows")
-        n = idx.numel()
+        if keep.tolist() == list(range(n)):  # accepted slots already packed: no copy needed
+            self.length = start + n
+            return
+        idx = keep.to(device=self.keys[0].device, dtype=torch.long) + start
+        if int(idx.max()) >= self.length:
+            raise ValueError("KV cache: compaction index beyond the written rows")
         for store in (self.keys, self.values):
             for t in store:
                 # index_select copies first, so overlapping source/destination is safe.

@@ -127,11 +127,9 @@ class Attention(nn.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             k, v = cache.write(layer, k, v)
-        groups = self.cfg.num_attention_heads // self.cfg.num_key_value_heads
-        if groups > 1:
-            k = k.repeat_interleave(groups, dim=1)
-            v = v.repeat_interleave(groups, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0 / math.sqrt(hd))
+        # GQA inside SDPA: the cached K/V rows are read in place, not copied per query group.
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0 / math.sqrt(hd),
+                                             enable_gqa=k.shape[1] != q.shape[1])
         return self.o_proj(out.transpose(1, 2).reshape(b, n, -1))
 
 
@@ -167,12 +165,15 @@ def causal_mask(n_new: int, past: int, dtype: torch.dtype, device=None) -> torch
 
 def attention_mask(
     n_new: int, past: int, tree_mask: torch.Tensor | None, dtype: torch.dtype, device=None
-) -> torch.Tensor:
+) -> torch.Tensor | None:
     """Causal mask, with the last ``tree_mask.shape[1]`` columns replaced by ``tree_mask``.
 
     ``tree_mask`` is boolean [n_new, m] (True = may attend) over the last m cache rows including
     the new ones, so draft trees can also address tree rows written by earlier forwards.
+    None (no mask) for one causal token: it sees every row, so SDPA skips the mask.
     """
+    if n_new == 1 and tree_mask is None:
+        return None
     mask = causal_mask(n_new, past, dtype, device)
     if tree_mask is not None:
         m = tree_mask.shape[1]
@@ -209,11 +210,16 @@ class LlamaLM(nn.Module):
         positions: torch.Tensor | None = None,
         cache: KVCache | None = None,
         tree_mask: torch.Tensor | None = None,
-        logits: bool = True,
+        logits: bool | str = True,
+        attn_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Run ``input_ids`` [B, n] on top of ``cache`` (which grows by n).
 
-        ``tree_mask``: see ``attention_mask``; without it the new tokens are causal. ``positions`` default to past + arange(n).
+        ``tree_mask``: see ``attention_mask``; without it the new tokens are causal.
+        ``positions`` default to past + arange(n). ``logits``: True (every position), "last"
+        (the last position only: a prefill needs one next-token distribution, and the LM head
+        is a fifth of SmolLM2) or False. ``attn_bias``: a full additive mask [B, 1, n, past+n]
+        used instead of the causal/tree mask (padded batches).
         """
         b, n = input_ids.shape
         past = cache.length if cache is not None else 0
@@ -222,11 +228,14 @@ class LlamaLM(nn.Module):
             positions = torch.arange(past, past + n, device=x.device).expand(b, n)
         else:
             positions = positions.to(x.device).expand(b, n)
-        mask = attention_mask(n, past, tree_mask, x.dtype, x.device)
+        mask = attn_bias if attn_bias is not None else attention_mask(n, past, tree_mask, x.dtype,
+                                                                      x.device)
         cos, sin = rope_cos_sin(positions, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, mask, cache, i)
         if cache is not None:
             cache.length = past + n
         h = self.norm(x)
+        if logits == "last":
+            return h, self.lm_head(h[:, -1:])
         return h, (self.lm_head(h) if logits else None)

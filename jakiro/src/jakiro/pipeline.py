@@ -22,6 +22,10 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+# eval/selfdistill ``precision`` -> dtype of the target, the heads and the KV caches.
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
 def set_threads(n: int) -> int:
     if n > 0:
         torch.set_num_threads(n)
@@ -57,4 +61,4 @@ def training_features(target: Target, data_cfg: dict) -> tuple[list[FeatureSeq],
     return seqs, counts, token_counts
 
 
-__all__ = ["load_target", "set_threads", "training_features", "hardware", "today"]
+__all__ = ["DTYPES", "load_target", "set_threads", "training_features", "hardware", "today"]

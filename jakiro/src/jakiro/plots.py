@@ -53,3 +53,16 @@ def plot_budget(rows: list[dict], path: Path) -> None:
         a.set_xlabel("total_token")
         a.legend()
     _save(fig, path)
+
+
+def plot_tau_curve(rows: list[dict], path: Path) -> None:
+    """τ on the dev split vs self-distilled training tokens, one line per method."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in sorted({r["method"] for r in rows}):
+        pts = [r for r in rows if r["method"] == m]
+        ax.plot([r["feature_tokens"] for r in pts], [r["tau"] for r in pts], "o-", label=m)
+    ax.set_xscale("log")
+    ax.set_xlabel("self-distilled training tokens (target features)")
+    ax.set_ylabel("τ on the dev split")
+    ax.legend()
+    _save(fig, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from jakiro.checkpoint import load_train_state, save_head, save_train_state
+from jakiro.checkpoint import (
+    RECOVER,
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    save_head,
+)
+from jakiro.checks import ConfigError, non_negative, positive
 from jakiro.draft_head import DraftHead, HeadConfig
 from jakiro.features import FeatureSeq, collate
 from jakiro.llama import LlamaLM
@@ -33,15 +42,19 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     save_every: int = 200
-    resume: bool = True
     stop_at: int = 0  # stop after this many steps without changing the schedule (preemption)
     loss: LossWeights = field(default_factory=LossWeights)
 
     def __post_init__(self) -> None:
         if self.ce_vocab not in ("full", "draft"):
-            raise ValueError(f"train.ce_vocab must be full|draft, got {self.ce_vocab!r}")
-        if self.batch_size < 1 or self.epochs < 1:
-            raise ValueError("train.batch_size and train.epochs must be >= 1")
+            raise ConfigError(f"train.ce_vocab must be full|draft, got {self.ce_vocab!r}")
+        positive("train", lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
+                 log_every=self.log_every, save_every=self.save_every)
+        non_negative("train", weight_decay=self.weight_decay, warmup_steps=self.warmup_steps,
+                     max_steps=self.max_steps, grad_clip_value=self.grad_clip_value,
+                     noise_std=self.noise_std, stop_at=self.stop_at)
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"train.betas must be two values in [0, 1), got {self.betas}")
 
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
@@ -55,6 +68,18 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 def epoch_batches(n: int, cfg: TrainConfig, epoch: int) -> list[list[int]]:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + epoch)).tolist()
     return [perm[i : i + cfg.batch_size] for i in range(0, n - cfg.batch_size + 1, cfg.batch_size)]
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop log rows past ``step``: a resumed run re-logs the steps after its checkpoint, and a
+    fresh run (step 0) starts an empty log instead of appending to an old one."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines(keepends=True)
+            if line.strip() and json.loads(line)["step"] <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(keep))
+    os.replace(tmp, path)
 
 
 def add_noise(x: torch.Tensor, std: float, gen: torch.Generator) -> torch.Tensor:
@@ -72,7 +97,10 @@ def train_head(
     out_dir: Path,
     meta: dict,
     accelerator=None,  # noqa: ANN001 - accelerate.Accelerator
+    config_hash: str | None = None,
 ) -> dict:
+    """Train (or resume) into ``out_dir``: ``checkpoints/step_N`` units, ``head/`` export for
+    eval, ``metrics.jsonl``. ``config_hash`` is stored in every unit and checked on resume."""
     from accelerate import Accelerator
 
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available())
@@ -81,15 +109,15 @@ def train_head(
     names = [n for n, _ in head.named_parameters()]
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, betas=cfg.betas,
                             weight_decay=cfg.weight_decay)
-    state_dir, head_dir = out_dir / "state", out_dir / "head"
-    step = 0
-    if cfg.resume and (state_dir / "train_state.json").exists():
-        from safetensors.torch import load_file
-
-        weights = load_file(str(head_dir / "head.safetensors"))
-        weights.pop("draft_vocab_ids")
-        head.load_state_dict(weights)
-        step = load_train_state(state_dir, opt, names)["step"]
+    ckpt_dir, head_dir = out_dir / "checkpoints", out_dir / "head"
+    log_path = out_dir / "metrics.jsonl"
+    unit = latest_checkpoint(ckpt_dir)
+    # Verified as one unit before use; a torn or foreign unit raises.
+    resumed = load_checkpoint(unit, head, opt, names, config_hash) if unit else {}
+    step = resumed.get("step", 0)
+    if acc.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        truncate_log(log_path, step)
     head, opt = acc.prepare(head, opt)
     embed = target.embed_tokens.weight.detach()
     lm_head = target.lm_head.weight.detach()
@@ -99,10 +127,10 @@ def train_head(
     if per_epoch == 0:
         raise ValueError(f"train: {len(seqs)} sequences are fewer than batch_size={cfg.batch_size}")
     total = cfg.max_steps or cfg.epochs * per_epoch
+    if resumed and resumed.get("total") != total:
+        raise CheckpointError(f"checkpoint {unit}: planned {resumed.get('total')} steps, this run "
+                              f"plans {total} (other data or schedule); {RECOVER}")
     gen = torch.Generator()
-    log_path = out_dir / "metrics.jsonl"
-    if acc.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=total, initial=step, desc=f"train {head_cfg.kind}",
                disable=not acc.is_main_process)
     t0 = time.perf_counter()
@@ -140,8 +168,9 @@ def train_head(
             acc.wait_for_everyone()
             if acc.is_main_process:
                 plain = acc.unwrap_model(head)
-                save_head(head_dir, plain, vocab_ids, meta)
-                save_train_state(state_dir, opt, names, {"step": step, "total": total})
+                save_checkpoint(ckpt_dir, plain, opt, names,
+                                {"step": step, "total": total, "config_hash": config_hash})
+                save_head(head_dir, plain, vocab_ids, {**meta, "step": step, "total": total})
     bar.close()
     acc.wait_for_everyone()
     return {"steps": step, "final": logs, "seconds": time.perf_counter() - t0,

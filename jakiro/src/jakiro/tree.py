@@ -54,14 +54,18 @@ class DraftTree:
 
 
 def ancestor_mask(parents: torch.Tensor) -> torch.Tensor:
-    n = parents.numel()
-    mask = torch.eye(n, dtype=torch.bool)
-    for i, p in enumerate(parents.tolist()):
-        if p >= 0:
-            if p >= i:
-                raise ValueError(f"tree: parent {p} of slot {i} must precede it")
-            mask[i] |= mask[p]
-    return mask
+    """Built on Python lists and converted once: per-row tensor ops cost more than the math at
+    these sizes (a cycle's bookkeeping is on the decode loop's critical path)."""
+    par = parents.tolist()
+    n = len(par)
+    rows: list[list[bool]] = []
+    for i, p in enumerate(par):
+        if p >= i:
+            raise ValueError(f"tree: parent {p} of slot {i} must precede it")
+        row = list(rows[p]) if p >= 0 else [False] * n
+        row[i] = True
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.bool).reshape(n, n)
 
 
 def select_tree(
@@ -80,19 +84,20 @@ def select_tree(
     """
     n = tokens.numel()
     k = min(max(budget - 1, 0), n)
-    order = torch.arange(n, dtype=torch.float64)
+    s, parent_of = scores.tolist(), parents.tolist()  # one conversion, not one per candidate
     # Lexicographic sort: primary key score (desc), secondary creation index (asc).
-    rank = sorted(range(n), key=lambda i: (-float(scores[i]), order[i]))[:k]
+    rank = sorted(range(n), key=lambda i: (-s[i], i))[:k]
     keep = sorted(rank)
     slot = {c: j + 1 for j, c in enumerate(keep)}
-    par = [-1]
+    par, depth = [-1], [0]
     for c in keep:
-        p = int(parents[c])
+        p = parent_of[c]
         if p >= 0 and p not in slot:
             raise AssertionError("tree selection is not ancestor-closed")
         par.append(0 if p < 0 else slot[p])
+        depth.append(depth[par[-1]] + 1)
     parents_t = torch.tensor(par, dtype=torch.long)
-    depth = ancestor_mask(parents_t).sum(1) - 1
+    depth = torch.tensor(depth, dtype=torch.long)
     keep_t = torch.tensor(keep, dtype=torch.long)
     return DraftTree(
         tokens=torch.cat([torch.tensor([root_token]), tokens[keep_t].long()]),
