@@ -1,6 +1,5 @@
 """Tie-rule ablation for {4,3,2} (stored 4-bit integers, so every odd integer is a tie at 3 bits):
-one multi-precision model per rule of the second rounding, same FP32 start (from bench_multi.py
---part separate), data order, epochs and seed; no ALRS. `--rule R` runs one arm (one process),
+one multi-precision model per rule of the second rounding, same FP32 start (study.small_fp32), data order, epochs and seed; no ALRS. `--rule R` runs one arm (one process),
 `--rule report` writes results/bench_ties.json."""
 
 from __future__ import annotations
@@ -14,11 +13,18 @@ import torch
 
 from double_rounding.data import load_dataset
 from double_rounding.rounding import TIE_RULES
-from double_rounding.study import add_scale_args, hardware, run_arm, write_result
+from double_rounding.study import (
+    SMALL_ARCH,
+    add_scale_args,
+    hardware,
+    run_arm,
+    small_fp32,
+    write_result,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "runs" / "bench"
-ARCH = dict(arch="resnet20", num_classes=10, in_channels=1, width=0.5, blocks_per_stage=1)
+ARCH = SMALL_ARCH
 BITS = [4, 3, 2]
 
 
@@ -31,9 +37,7 @@ def main() -> None:
     if args.rule != "report":
         train = load_dataset("fashion_mnist", "train", limit=args.train, seed=args.seed)
         test = load_dataset("fashion_mnist", "test", limit=args.test, seed=args.seed)
-        fp = CACHE / "fp32.safetensors"
-        if not fp.is_file():
-            raise FileNotFoundError(f"{fp} missing: run `bench_multi.py --part separate` first")
+        fp = small_fp32(CACHE, train, test, args.seed)
         model, result = run_arm(ARCH, fp, train, test, BITS, args.epochs, 64, 1e-3, args.seed,
                                 rule=args.rule, alrs="none")
         write_result(CACHE / f"ties_{args.rule}.json", result)

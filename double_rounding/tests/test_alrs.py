@@ -77,3 +77,25 @@ def test_inplace_distillation_adds_kl_to_lower_bits():
         stats.append(trainer.train_step(x, torch.arange(8) % 10))
     assert stats[0]["loss_w8"] == stats[1]["loss_w8"]
     assert stats[1]["loss_w4"] > stats[0]["loss_w4"]
+
+
+def test_relative_mode_adapts_and_counts_every_bound():
+    """relative: eta_b * lambda * (1 - g); it moves with the gradients, stays positive, and
+    each bound (norm clip, floor) is counted when it binds."""
+    small, large = [[torch.tensor(0.02)]], [[torch.tensor(3.0), torch.tensor(4.0)]]
+    alrs = ALRS("relative", 8, floor_fraction=0.01)
+    assert alrs.rate(1e-3, 4, small) == pytest.approx(0.01 * 1e-3 * 0.98)
+    assert alrs.rate(1e-3, 4, large) == pytest.approx(0.01 * 1e-3 * 0.2)  # clipped to 0.8
+    assert alrs.rate(1e-3, 8, [[torch.tensor(1.0)]]) == pytest.approx(1e-5)  # floor: g = 1
+    s = alrs.summary()
+    assert (s["norm_clip_events"], s["floor_events"], s["calls"]) == (1, 1, 3)
+    assert s["factor_min"] == pytest.approx(0.01) and s["factor_max"] == pytest.approx(0.98)
+    restored = ALRS("relative", 8)
+    restored.load_state_dict(alrs.state_dict())
+    assert restored.summary() == s
+
+
+def test_literal_is_the_printed_formula_at_realistic_scale():
+    """With lambda = 1e-3 and scale gradients ~1e-2 the printed rate is negative (ascent)."""
+    grads = [[torch.tensor(0.01), torch.tensor(-0.02)]]
+    assert ALRS("literal", 8).rate(1e-3, 2, grads) == pytest.approx(1e-3 * (1e-3 - 0.02))

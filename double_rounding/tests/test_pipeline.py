@@ -20,7 +20,7 @@ def cfg_for(name, overrides):
 
 
 def test_train_then_eval(tmp_path):
-    run = f"run_dir={tmp_path}"
+    run = f"out_dir={tmp_path}"
     result = run_training(cfg_for("train", [run]))
     assert set(result["accuracy"]) == {"8", "4"}
     assert result["export"]["ratio"] <= 0.26
@@ -33,7 +33,7 @@ def test_train_then_eval(tmp_path):
 
 
 def test_hasb_mode(tmp_path):
-    result = run_training(cfg_for("train", [f"run_dir={tmp_path}", "train.mode=hasb",
+    result = run_training(cfg_for("train", [f"out_dir={tmp_path}", "train.mode=hasb",
                                             "quant.bits=[4,3,2]"]))
     assert set(result["accuracy"]) == {"4", "3", "2"}
 
@@ -43,14 +43,14 @@ def test_hasb_mode(tmp_path):
                                             ("model.arch=vgg", "model.arch")])
 def test_bad_config(tmp_path, override, match):
     with pytest.raises(ValueError, match=match):
-        run_training(cfg_for("train", [f"run_dir={tmp_path}", override]))
+        run_training(cfg_for("train", [f"out_dir={tmp_path}", override]))
 
 
 def test_torchrun_two_process_ddp(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
            "--master_port=29531", "-m", "double_rounding.train", "experiment=ci",
-           f"run_dir={tmp_path}", "hydra.run.dir=" + str(tmp_path / "hydra")]
+           f"out_dir={tmp_path}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())

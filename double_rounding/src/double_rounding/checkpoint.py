@@ -3,18 +3,23 @@
 * `export_int8`: the deployable model, holding only int8 weights, one weight scale per layer,
   per-bit activation scales and per-bit BN (plus the float first/last layers).
 * `save_training` / `load_training`: full training state (float weights, both optimizers, step,
-  epoch, RNG) so a run resumes where it stopped.
+  epoch, RNG, ALRS counters, HASB sampler RNG) as one unit: a folder committed by a rename, with
+  a manifest of SHA-256 hashes written last; resume verifies the unit before loading it.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -23,14 +28,28 @@ from double_rounding.models import load_model
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: Path) -> None:
+    """One file, one rename: the metadata lives in the safetensors header (a readable copy is
+    written beside it as .json, but loading trusts the header)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
+              metadata={"dr_meta": json.dumps(meta)})
     os.replace(tmp, path)
     cfg = path.with_suffix(".json")
     tmp_cfg = cfg.with_name(cfg.name + ".tmp")
     tmp_cfg.write_text(json.dumps(meta, indent=2))
     os.replace(tmp_cfg, cfg)
+
+
+def load_tensors(path: Path, recovery: str) -> dict[str, torch.Tensor]:
+    """safetensors load whose errors name the file, what was expected and the way out."""
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist; {recovery}") from None
+    except Exception as err:  # SafetensorError: truncated / corrupted header or data
+        raise ValueError(f"{path} is not a readable safetensors file ({err}); expected the "
+                         f"file written by double_rounding; {recovery}") from None
 
 
 def model_meta(model: nn.Module) -> dict:
@@ -55,11 +74,29 @@ def export_int8(model: nn.Module, path: str | Path) -> dict[str, float]:
             "ratio": int8_bytes / max(fp32_bytes, 1), "file_bytes": path.stat().st_size}
 
 
+EXPORT_RECOVERY = "re-export it by re-running the training (overwrite=true for a fresh run)"
+
+
 def _read_meta(path: Path) -> dict:
+    """Metadata from the safetensors header; older exports keep it only in the .json beside."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; {EXPORT_RECOVERY}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            header = (f.metadata() or {}).get("dr_meta")
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable safetensors file ({err}); "
+                         f"{EXPORT_RECOVERY}") from None
+    if header is not None:
+        return json.loads(header)
     cfg = path.with_suffix(".json")
-    if not path.is_file() or not cfg.is_file():
+    if not cfg.is_file():
         raise FileNotFoundError(f"checkpoint {path} needs both {path.name} and {cfg.name}")
-    return json.loads(cfg.read_text())
+    try:
+        return json.loads(cfg.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{cfg}: not valid JSON at line {err.lineno} column {err.colno} "
+                         f"({err.msg}); {EXPORT_RECOVERY}") from None
 
 
 def build_from_meta(meta: dict, path: Path, expected_arch: str | None) -> nn.Module:
@@ -90,7 +127,7 @@ def load_int8(path: str | Path, expected_arch: str | None = None) -> nn.Module:
     model = build_from_meta(meta, path, expected_arch)
     for _, layer in quant_layers(model):
         layer.freeze_to_int8(torch.zeros_like(layer.weight, dtype=torch.int8))
-    _load_state(model, load_file(str(path)), path)
+    _load_state(model, load_tensors(path, EXPORT_RECOVERY), path)
     return model
 
 
@@ -101,8 +138,32 @@ def _optimizer_tensors(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict, d
     return tensors, {"param_groups": sd["param_groups"]}
 
 
-def save_training(path: str | Path, model: nn.Module, trainer, extra: dict) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+UNIT_FILES = ("state.safetensors", "meta.json")
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint unit that cannot be resumed; the message names the file and the way out."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def unit_name(step: int) -> str:
+    return f"step-{step:09d}"
+
+
+def save_training(root: str | Path, model: nn.Module, trainer, extra: dict) -> Path:
+    """Write weights, both optimizers, step, epoch, RNG and `extra` as ONE unit.
+
+    The files go into a temporary folder, a manifest with their SHA-256 is written last, and
+    the folder is renamed to root/step-N in one step; older units are removed only after that,
+    so a kill at any point leaves the previous complete unit or the new one, never a mixture.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     meta = {**model_meta(model), "format": "training", "step": trainer.step_count,
             "epoch": trainer.epoch, **extra}
     for name in ("opt_weights", "opt_scales"):
@@ -110,19 +171,71 @@ def save_training(path: str | Path, model: nn.Module, trainer, extra: dict) -> N
         tensors.update(t)
         meta[name] = m
     tensors["rng.torch"] = torch.get_rng_state()
-    _atomic_save(tensors, meta, Path(path))
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    save_file(tensors, str(tmp / "state.safetensors"))
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    manifest = {"step": trainer.step_count, "files": {f: _sha256(tmp / f) for f in UNIT_FILES}}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    final = root / unit_name(trainer.step_count)
+    if final.exists():  # the same step saved again (a resumed run re-saving): replace it
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    for old in root.iterdir():
+        if old != final and (old.name.startswith("step-") or old.name.startswith(".tmp-")):
+            shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
-def load_training(path: str | Path, model: nn.Module, trainer) -> dict:
-    """Restore model, optimizers, counters and RNG in place; returns the JSON metadata."""
-    path = Path(path)
-    meta = _read_meta(path)
+def latest_unit(root: str | Path) -> Path | None:
+    """The newest committed unit under root (temporary folders are never committed)."""
+    root = Path(root)
+    units = sorted(p for p in root.glob("step-*") if p.is_dir()) if root.is_dir() else []
+    return units[-1] if units else None
+
+
+def verify_unit(unit: Path, config_hash: str | None) -> dict:
+    """Check the manifest, every file's hash, the step and the config hash; returns the meta."""
+    recover = ("; to recover, delete that folder (restart from step 0) or pass overwrite=true "
+               "(wipe the run folder)")
+    manifest_path = unit / MANIFEST
+    if not manifest_path.is_file():
+        raise CheckpointError(f"checkpoint {unit} is incomplete: {MANIFEST} is missing"
+                              + recover)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{manifest_path}: not valid JSON at line {err.lineno} column "
+                              f"{err.colno} ({err.msg})" + recover) from None
+    for name in UNIT_FILES:
+        path = unit / name
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {unit} is incomplete: {name} is missing" + recover)
+        if _sha256(path) != manifest["files"].get(name):
+            raise CheckpointError(f"checkpoint file {path} does not match the SHA-256 in "
+                                  f"{manifest_path} (torn or modified)" + recover)
+    meta = json.loads((unit / "meta.json").read_text())
     if meta.get("format") != "training":
-        raise ValueError(f"checkpoint {path} is not a training checkpoint")
+        raise CheckpointError(f"{unit / 'meta.json'}: format {meta.get('format')!r}, expected "
+                              "'training'" + recover)
+    if meta["step"] != manifest["step"] or unit.name != unit_name(meta["step"]):
+        raise CheckpointError(f"checkpoint {unit}: meta.json says step {meta['step']}, the "
+                              f"manifest {manifest['step']} (mismatched unit)" + recover)
+    if config_hash is not None and meta.get("config_hash") != config_hash:
+        raise CheckpointError(f"checkpoint {unit} was written by config {meta.get('config_hash')}"
+                              f", this run is {config_hash}" + recover)
+    return meta
+
+
+def load_training(unit: str | Path, model: nn.Module, trainer,
+                  config_hash: str | None = None) -> dict:
+    """Verify a unit, then restore model, optimizers, counters and RNG in place; returns meta."""
+    unit = Path(unit)
+    meta = verify_unit(unit, config_hash)
     if meta["arch"] != model.dr_arch:
-        raise ValueError(f"checkpoint {path} holds {meta['arch']}, the run builds {model.dr_arch}")
-    tensors = load_file(str(path))
-    _load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
+        raise CheckpointError(f"checkpoint {unit} holds {meta['arch']}, the run builds "
+                              f"{model.dr_arch}; pass overwrite=true to start fresh")
+    tensors = load_tensors(unit / "state.safetensors", "pass overwrite=true to start fresh")
+    _load_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, unit)
     for name in ("opt_weights", "opt_scales"):
         state: dict[int, dict] = {}
         for key, v in tensors.items():

@@ -21,18 +21,30 @@ FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
+IDX_RECOVERY = ("re-install the data (apt-get install --reinstall dataset-fashion-mnist) or "
+                "point data.root at a complete copy")
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file (optionally .gz): magic, dims, then unsigned bytes."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError) as err:  # truncated / corrupted gzip stream
+        raise ValueError(f"{path}: cannot be read ({err}); {IDX_RECOVERY}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic {raw[:4]!r})")
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic {raw[:4]!r}, "
+                         f"expected 00 00 08 <ndim>); {IDX_RECOVERY}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: header of {ndim} dimensions is cut off after {len(raw)} "
+                         f"bytes; {IDX_RECOVERY}")
     dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but holds {data.size} bytes")
+        raise ValueError(f"{path}: header says {dims} ({int(np.prod(dims))} bytes) but holds "
+                         f"{data.size} bytes (truncated?); {IDX_RECOVERY}")
     return data.reshape(dims)
 
 

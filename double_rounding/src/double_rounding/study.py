@@ -29,6 +29,21 @@ def hardware(threads: int) -> str:
             f"thread(s) (set {threads}), 2-core CPU shared with other jobs during measurement")
 
 
+def code_version() -> str:
+    """git commit of the checkout (+ "-dirty" when files differ from it), or "unknown"."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=20).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", str(here.parents[1])],
+                               cwd=here, capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("-dirty" if dirty.strip() else "")) if head else "unknown"
+
+
 def batches(ds: TensorDataset, batch_size: int, seed: int, epoch: int) -> DataLoader:
     g = torch.Generator().manual_seed(seed * 1000 + epoch)
     return DataLoader(ds, batch_size=batch_size, shuffle=True, generator=g, drop_last=True)
@@ -61,30 +76,65 @@ def pretrain_fp(arch: dict, train: TensorDataset, test: TensorDataset, epochs: i
     return {"accuracy": 100.0 * correct / len(test), "train_seconds": round(seconds, 1)}
 
 
+# the network of the small ablations (bench_ties, bench_mixed): ResNet-20 width 0.5, one block
+# per stage ("ResNet-8" depth), FP32 start trained 10 epochs on their 1000 training images
+SMALL_ARCH = dict(arch="resnet20", num_classes=10, in_channels=1, width=0.5, blocks_per_stage=1)
+
+
+def small_fp32(cache: Path, train: TensorDataset, test: TensorDataset, seed: int) -> Path:
+    """The cached FP32 start of the small ablations, trained once when missing."""
+    path = cache / "fp32.safetensors"
+    if not path.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        write_result(cache / "fp32.json",
+                     pretrain_fp(SMALL_ARCH, train, test, 10, 64, 2e-3, seed, path))
+    return path
+
+
 def run_arm(arch: dict, pretrained: Path, train: TensorDataset, test: TensorDataset,
             bits: list[int], epochs: int, batch_size: int, lr: float, seed: int,
-            scheme: str = "double_rounding", rule: str = "half_up", alrs: str = "clamped",
-            kd_weight: float = 0.0, sampler_fn=None,
-            transitional_bn: bool = False) -> tuple[nn.Module, dict]:
-    """QAT from the FP32 weights; returns the model and {accuracy per bit, seconds, ...}."""
+            scheme: str = "double_rounding", rule: str = "half_up", alrs: str = "relative",
+            kd_weight: float = 0.0, sampler_fn=None, transitional_bn: bool = False,
+            steps: int | None = None, val: TensorDataset | None = None,
+            eval_every: int = 0) -> tuple[nn.Module, dict]:
+    """QAT from the FP32 weights; returns the model and {accuracy per bit, seconds, ...}.
+
+    `steps` (batches) overrides `epochs` and may end mid-epoch; with `val` and `eval_every`
+    the validation accuracy per bit-width is recorded every `eval_every` batches (the curve).
+    """
     torch.manual_seed(seed)
     model = load_model(**arch, bits=bits, pretrained=str(pretrained), scheme=scheme, rule=rule,
                        transitional_bn=transitional_bn)
     calibrate(model, train.tensors[0][:256], bits)
     sampler = sampler_fn(model) if sampler_fn else None
-    steps = epochs * (len(train) // batch_size)
+    per_epoch = len(train) // batch_size
+    total = steps if steps is not None else epochs * per_epoch
     schedule = ALRS(alrs, high=max(bits))
-    trainer = MultiPrecisionTrainer(model, bits, lr, 5e-5, schedule, steps, kd_weight, sampler)
+    trainer = MultiPrecisionTrainer(model, bits, lr, 5e-5, schedule, total, kd_weight, sampler)
+    order = sorted(bits, reverse=True)
+    curve: list[dict] = []
     start = time.time()
-    for epoch in range(epochs):
-        trainer.epoch = epoch
-        for x, y in batches(train, batch_size, seed, epoch):
+    eval_seconds = 0.0
+    while trainer.step_count < total:
+        trainer.epoch = trainer.step_count // per_epoch
+        for x, y in batches(train, batch_size, seed, trainer.epoch):
             trainer.train_step(x, y)
-    seconds = time.time() - start
+            if val is not None and eval_every and (trainer.step_count % eval_every == 0
+                                                   or trainer.step_count == total):
+                tick = time.time()
+                loader = DataLoader(val, batch_size=500)
+                curve.append({"step": trainer.step_count,
+                              **{str(b): evaluate(model, loader, b) for b in order}})
+                eval_seconds += time.time() - tick
+            if trainer.step_count >= total:
+                break
+    seconds = time.time() - start - eval_seconds
     loader = DataLoader(test, batch_size=500)
-    acc = {str(b): evaluate(model, loader, b) for b in sorted(bits, reverse=True)}
-    return model, {"accuracy": acc, "train_seconds": round(seconds, 1),
-                   "alrs_clamp_events": schedule.clamp_events, "alrs_calls": schedule.calls}
+    acc = {str(b): evaluate(model, loader, b) for b in order}
+    return model, {"accuracy": acc, "train_seconds": round(seconds, 1), "steps": total,
+                   "optimizer_steps": total * len(bits), "val_curve": curve,
+                   "alrs_clamp_events": schedule.clamp_events, "alrs_calls": schedule.calls,
+                   "alrs": schedule.summary()}
 
 
 @torch.no_grad()
