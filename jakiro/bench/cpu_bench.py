@@ -39,7 +39,7 @@ def latency_table(path: Path, cmd: str) -> None:
         target = load_target("smollm2-135m-instruct", dtype)
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            curve = latency_curve(target.model, ns, reps=5)
+            curve = latency_curve(target.model, ns, reps=15)
             rows.append({"precision": precision, "threads": threads, "t_ms": curve,
                          "auto_total_token": auto_total_token(curve, 0.6)})
     torch.set_num_threads(1)
@@ -48,7 +48,7 @@ def latency_table(path: Path, cmd: str) -> None:
     out = {"paper": "Jakiro (arXiv 2502.06282): target latency t(n) on this CPU",
            "metric": "t(1) ms, bf16, 2 threads", "value": bf16["t_ms"][1],
            "baseline": "t(1) ms, fp32, 2 threads", "baseline_value": fp32["t_ms"][1],
-           "config": "SmolLM2-135M-Instruct, 300-token cache, median of 5", "seed": 0,
+           "config": "SmolLM2-135M-Instruct, 300-token cache, median of 15", "seed": 0,
            "hardware": hardware(2), "command": cmd + " (latency part)", "date": today(),
            "rows": rows}
     write_text_atomic(path, json.dumps(out, indent=1))

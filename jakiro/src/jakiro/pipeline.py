@@ -34,8 +34,9 @@ def set_threads(n: int) -> int:
 
 def hardware(threads: int) -> str:
     cpu = platform.processor() or platform.machine()
-    return (f"{os.cpu_count()}-core CPU ({cpu}), torch threads={threads}, shared with other jobs "
-            "during measurement")
+    # The 1-minute load average says whether other jobs shared the CPU during a timing.
+    return (f"{os.cpu_count()}-core CPU ({cpu}), torch threads={threads}, "
+            f"load average {os.getloadavg()[0]:.2f} when written")
 
 
 def today() -> str:
