@@ -30,8 +30,9 @@ SETS = ("mt_bench", "humaneval", "gsm8k", "alpaca", "sum", "qa")
 def latency_table(path: Path, cmd: str) -> None:
     """t(n) per precision and thread count, and the auto tree budget each curve implies."""
     import torch
+    from jakiro.atomic import write_text_atomic
     from jakiro.latency import auto_total_token, latency_curve
-    from jakiro.pipeline import DTYPES, hardware, load_target, today, write_text_atomic
+    from jakiro.pipeline import DTYPES, hardware, load_target, today
 
     ns = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64]
     rows = []
@@ -76,7 +77,7 @@ def main() -> None:
     ap.add_argument("--out-prefix", default="",
                     help="prefix of every results file (e.g. bf16/ for results/bf16/...)")
     a = ap.parse_args()
-    from jakiro.pipeline import write_text_atomic
+    from jakiro.atomic import write_text_atomic
     from jakiro.plots import plot_budget
 
     from jakiro import eval as ev

@@ -62,10 +62,11 @@ def main() -> None:
     a = ap.parse_args()
     if a.src:
         sys.path.insert(0, str(Path(a.src).resolve()))
+    from jakiro.atomic import write_text_atomic
     from jakiro.decode import DecodeConfig, generate
     from jakiro.draft_head import DraftHead, HeadConfig
     from jakiro.drafters import Drafter, HeadDrafter, TreeConfig
-    from jakiro.pipeline import hardware, load_target, set_threads, today, write_text_atomic
+    from jakiro.pipeline import hardware, load_target, set_threads, today
 
     threads = set_threads(1)
     torch.manual_seed(0)

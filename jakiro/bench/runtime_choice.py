@@ -151,8 +151,9 @@ def main() -> None:
     ap.add_argument("--out", default="results/runtime_choice.json")
     a = ap.parse_args()
     import transformers
+    from jakiro.atomic import write_text_atomic
     from jakiro.eval import PAPER
-    from jakiro.pipeline import hardware, set_threads, today, write_text_atomic
+    from jakiro.pipeline import hardware, set_threads, today
 
     threads = set_threads(1)
     load0 = os.getloadavg()[0]

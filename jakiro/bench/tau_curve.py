@@ -30,8 +30,8 @@ def cfg(name: str, overrides: list[str]):  # noqa: ANN201
 
 def split(data: Path, dev: int, work: Path) -> tuple[Path, Path, int]:
     """Train rows -> ``train.jsonl.gz``; dev rows' first user turns -> ``dev/question.jsonl``."""
+    from jakiro.atomic import write_text_atomic
     from jakiro.data import read_rows
-    from jakiro.pipeline import write_text_atomic
     from jakiro.selfdistill import write_rows
 
     rows = read_rows(data, "regenerate it with python -m jakiro.selfdistill")
@@ -47,7 +47,8 @@ def split(data: Path, dev: int, work: Path) -> tuple[Path, Path, int]:
 
 
 def write_summary(a: argparse.Namespace, methods: list[str], rows: list[dict]) -> None:
-    from jakiro.pipeline import hardware, today, write_text_atomic
+    from jakiro.atomic import write_text_atomic
+    from jakiro.pipeline import hardware, today
     from jakiro.plots import plot_tau_curve
 
     from jakiro import eval as ev

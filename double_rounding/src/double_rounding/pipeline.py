@@ -78,9 +78,7 @@ def _append_jsonl(path: Path, record: dict) -> None:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    runfolder.write_atomic(path, json.dumps(obj, indent=2))
 
 
 def _param_checksum(model: torch.nn.Module) -> float:
@@ -122,13 +120,7 @@ def _trim_metrics(path: Path, step: int) -> None:
         return
     keep = [line for line in path.read_text().splitlines()
             if line.strip() and json.loads(line)["step"] <= step]
-    _write_text(path, "".join(line + "\n" for line in keep))
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    runfolder.write_atomic(path, "".join(line + "\n" for line in keep))
 
 
 def _checkpoint_extra(digest: str, alrs: ALRS, sampler) -> dict:

@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from jakiro.assets import resolve_spec
+from jakiro.atomic import write_text_atomic
 from jakiro.checkpoint import CheckpointError, load_head
 from jakiro.config import ConfigError, EvalRun, EvalSection, parse
 from jakiro.data import DataError, load_questions
@@ -25,7 +26,6 @@ from jakiro.pipeline import (
     load_target,
     set_threads,
     today,
-    write_text_atomic,
 )
 from jakiro.plots import plot_eval
 from jakiro.sampling import SamplingConfig

@@ -13,6 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from jakiro.atomic import write_text_atomic
 from jakiro.data import Sample
 from jakiro.llama import LlamaLM
 
@@ -68,9 +69,7 @@ def build_feature_store(
             path,
         )
     bar.close()
-    tmp = out / "done.json.tmp"
-    tmp.write_text(json.dumps({"shards": len(shards)}))
-    os.replace(tmp, out / "done.json")
+    write_text_atomic(out / "done.json", json.dumps({"shards": len(shards)}))
     return out
 
 

@@ -13,15 +13,6 @@ from jakiro.assets import Target, cache_dir, load_target
 from jakiro.data import encode_conversation, load_conversations
 from jakiro.features import FeatureSeq, build_feature_store, load_feature_store, store_key
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary sibling, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # eval/selfdistill ``precision`` -> dtype of the target, the heads and the KV caches.
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from jakiro.pipeline import write_text_atomic
+from jakiro.atomic import write_text_atomic
 
 # Not part of the recorded config: the folder location, the overwrite switch itself, thread
 # count and the preemption point (a run stopped with train.stop_at resumes without it).

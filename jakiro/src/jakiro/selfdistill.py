@@ -23,12 +23,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from jakiro.atomic import write_text_atomic
 from jakiro.batch_decode import generate_batch
 from jakiro.data import load_conversations, read_rows
 from jakiro.decode import DecodeConfig, generate
 from jakiro.drafters import Drafter
 from jakiro.evaluation import answer_turns, chat_prompt
-from jakiro.pipeline import DTYPES, load_target, set_threads, write_text_atomic
+from jakiro.pipeline import DTYPES, load_target, set_threads
 
 
 def answer_user_turns(target, conv: list[dict], dcfg: DecodeConfig,  # noqa: ANN001

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from jakiro.atomic import write_text_atomic
 from jakiro.checkpoint import (
     RECOVER,
     CheckpointError,
@@ -77,9 +77,7 @@ def truncate_log(path: Path, step: int) -> None:
         return
     keep = [line for line in path.read_text().splitlines(keepends=True)
             if line.strip() and json.loads(line)["step"] <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(keep))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(keep))
 
 
 def add_noise(x: torch.Tensor, std: float, gen: torch.Generator) -> torch.Tensor:
